@@ -1,0 +1,96 @@
+"""A trained model on disk: weights, hyperparameters, scaler and drift baseline, self-contained.
+
+Everything needed to forecast is saved beside the weights, so loading needs nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from model.drift import ReturnBaseline
+from model.features import FEATURES, ReturnScaler, returns_to_prices, window_features
+from model.network import LSTMForecaster
+
+logger = logging.getLogger(__name__)
+
+WEIGHTS, CONFIG, BASELINE = "weights.pt", "config.json", "drift_baseline.json"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ModelBundle:
+    net: LSTMForecaster
+    scaler: ReturnScaler
+    window: int
+    hparams: dict[str, Any]
+    baselines: dict[str, ReturnBaseline]
+
+    @classmethod
+    def build(
+        cls,
+        window: int,
+        hidden_size: int,
+        num_layers: int,
+        dropout: float,
+        scaler: ReturnScaler,
+        baselines: dict[str, ReturnBaseline],
+    ) -> ModelBundle:
+        hparams = {
+            "input_size": len(FEATURES),
+            "hidden_size": hidden_size,
+            "num_layers": num_layers,
+            "dropout": dropout,
+        }
+        return cls(LSTMForecaster(**hparams), scaler, window, hparams, baselines)
+
+    @torch.inference_mode()
+    def predict_returns(self, windows: np.ndarray) -> np.ndarray:
+        """Unscaled next log returns for validated N x window closes, in one forward pass."""
+        self.net.eval()
+        x = torch.from_numpy(window_features(windows, self.scaler))
+        return self.scaler.inverse_transform(self.net(x).numpy())
+
+    def predict_prices(self, windows: np.ndarray) -> np.ndarray:
+        return returns_to_prices(windows[:, -1], self.predict_returns(windows))
+
+    def save(self, directory: Path) -> Path:
+        directory.mkdir(parents=True, exist_ok=True)
+        torch.save(self.net.state_dict(), directory / WEIGHTS)
+        config = {
+            "format_version": FORMAT_VERSION,
+            "window": self.window,
+            "features": list(FEATURES),
+            "hparams": self.hparams,
+            "scaler": self.scaler.to_dict(),
+        }
+        (directory / CONFIG).write_text(json.dumps(config, indent=2))
+        baselines = {name: b.to_dict() for name, b in self.baselines.items()}
+        (directory / BASELINE).write_text(json.dumps(baselines))
+        return directory
+
+    @classmethod
+    def load(cls, directory: Path) -> ModelBundle:
+        config = json.loads((directory / CONFIG).read_text())
+        if config.get("format_version") != FORMAT_VERSION:
+            raise ValueError(
+                f"{directory}: unsupported model format {config.get('format_version')}"
+            )
+        net = LSTMForecaster(**config["hparams"])
+        net.load_state_dict(torch.load(directory / WEIGHTS, weights_only=True))
+        net.eval()
+        raw = json.loads((directory / BASELINE).read_text())
+        baselines = {name: ReturnBaseline.from_dict(data) for name, data in raw.items()}
+        return cls(
+            net,
+            ReturnScaler(**config["scaler"]),
+            int(config["window"]),
+            dict(config["hparams"]),
+            baselines,
+        )

@@ -1,0 +1,61 @@
+"""Forecast accuracy against naive persistence ('tomorrow = today') on the same targets."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from schemas.metrics import MetricSet
+
+logger = logging.getLogger(__name__)
+
+
+def mae(actual: np.ndarray, predicted: np.ndarray) -> float:
+    return float(np.mean(np.abs(np.asarray(actual) - np.asarray(predicted))))
+
+
+def rmse(actual: np.ndarray, predicted: np.ndarray) -> float:
+    return float(np.sqrt(np.mean((np.asarray(actual) - np.asarray(predicted)) ** 2)))
+
+
+def mape(actual: np.ndarray, predicted: np.ndarray) -> float:
+    """Mean absolute percentage error, in percent. Prices are positive, so no division by 0."""
+    actual = np.asarray(actual, dtype=np.float64)
+    return float(100.0 * np.mean(np.abs((actual - np.asarray(predicted)) / actual)))
+
+
+def direction_accuracy(last: np.ndarray, actual: np.ndarray, predicted: np.ndarray) -> float:
+    """Share of days with a real move whose predicted move has the same sign.
+
+    Flat days (actual == last) have no direction and are left out; a flat forecast on a
+    moving day counts as wrong, so naive persistence scores 0 here, not 50%.
+    """
+    moved = np.sign(np.asarray(actual) - np.asarray(last))
+    guessed = np.sign(np.asarray(predicted) - np.asarray(last))
+    mask = moved != 0
+    if not mask.any():
+        return float("nan")
+    return float(np.mean(moved[mask] == guessed[mask]))
+
+
+def score(last: np.ndarray, actual: np.ndarray, predicted: np.ndarray) -> MetricSet:
+    """All metrics for forecasts `predicted` of `actual`, the naive forecast being `last`."""
+    last, actual, predicted = (np.asarray(a, dtype=np.float64) for a in (last, actual, predicted))
+    if not (last.shape == actual.shape == predicted.shape) or last.ndim != 1:
+        raise ValueError("last, actual and predicted must be 1-D arrays of the same length")
+    if last.size == 0:
+        raise ValueError("no targets to score")
+    naive_mae = mae(actual, last)
+    model_mae = mae(actual, predicted)
+    return MetricSet(
+        n=int(actual.size),
+        mae=model_mae,
+        rmse=rmse(actual, predicted),
+        mape=mape(actual, predicted),
+        naive_mae=naive_mae,
+        naive_rmse=rmse(actual, last),
+        naive_mape=mape(actual, last),
+        mase=model_mae / naive_mae if naive_mae > 0 else float("nan"),
+        direction_accuracy=direction_accuracy(last, actual, predicted),
+    )

@@ -1,0 +1,124 @@
+"""Price sources: `yahoo`, `csv:PATH` and `synthetic`, all giving the same validated frame."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+
+from producers.errors import SourceError
+from producers.sources.csv_files import read_csv_bars, resolve_csv_files
+from producers.sources.synthetic import SyntheticSpec, synthetic_bars
+from producers.sources.validate import validate_bars
+from producers.sources.yahoo import yahoo_bars
+from schemas.prices import LoadReport
+from tickcast.config import DataSettings
+
+logger = logging.getLogger(__name__)
+
+SOURCE_KINDS = ("yahoo", "csv:PATH", "synthetic")
+
+
+@dataclass(frozen=True)
+class PriceData:
+    """Validated frames per ticker (columns: schemas.prices.PRICE_COLUMNS) and their reports."""
+
+    source: str
+    kind: str
+    frames: dict[str, pd.DataFrame]
+    reports: dict[str, LoadReport]
+
+    @property
+    def synthetic(self) -> bool:
+        return self.kind == "synthetic"
+
+
+def parse_source(spec: str) -> tuple[str, Path | None]:
+    """`yahoo` | `synthetic` | `csv:PATH` -> (kind, path)."""
+    kind, _, rest = spec.partition(":")
+    kind = kind.strip().lower()
+    if kind in ("yahoo", "synthetic") and not rest:
+        return kind, None
+    if kind == "csv" and rest.strip():
+        return "csv", Path(rest.strip()).expanduser()
+    raise SourceError(f"unknown source {spec!r}; expected one of {', '.join(SOURCE_KINDS)}")
+
+
+def _raw_bars(
+    kind: str,
+    path: Path | None,
+    ticker: str,
+    start: date | None,
+    end: date | None,
+    settings: DataSettings,
+    csv_file: Path | None,
+    named: bool,
+) -> tuple[pd.DataFrame, str, str]:
+    """Raw bars, their origin, and the ticker (a lone CSV file may name its own)."""
+    if kind == "synthetic":
+        # Always generate from the same anchor so that any [start, end] slices one series.
+        anchor = date.fromisoformat(settings.synthetic_start)
+        first = min(start, anchor) if start else anchor
+        last = end or date.fromisoformat(settings.synthetic_end)
+        bars = synthetic_bars(ticker, first, last, SyntheticSpec(seed=settings.synthetic_seed))
+        return bars, f"synthetic GBM seed={settings.synthetic_seed}", ticker
+    if kind == "yahoo":
+        bars, origin = yahoo_bars(
+            ticker,
+            start,
+            end,
+            cache_dir=settings.cache_dir,
+            ttl_hours=settings.yahoo_cache_ttl_h,
+            timeout_s=settings.yahoo_timeout_s,
+        )
+        return bars, origin, ticker
+    assert csv_file is not None
+    bars, embedded = read_csv_bars(csv_file, settings.close_column)
+    if embedded and embedded != ticker and path is not None and path.is_file():
+        if named:
+            raise SourceError(f"{csv_file}: holds {embedded}, not {ticker}")
+        ticker = embedded
+    return bars, str(csv_file), ticker
+
+
+def load_prices(
+    spec: str,
+    tickers: list[str],
+    settings: DataSettings,
+    start: date | None = None,
+    end: date | None = None,
+) -> PriceData:
+    """Load and validate bars for each ticker in [start, end] (inclusive, None = open)."""
+    kind, path = parse_source(spec)
+    if start and end and end < start:
+        raise SourceError(f"end {end} is before start {start}")
+    if kind != "csv" and not tickers:
+        raise SourceError(f"source {kind} needs at least one ticker")
+    files = resolve_csv_files(path, tickers) if kind == "csv" and path else {}
+    names = list(files) if kind == "csv" else tickers
+    frames: dict[str, pd.DataFrame] = {}
+    reports: dict[str, LoadReport] = {}
+    for name in names:
+        bars, origin, ticker = _raw_bars(
+            kind, path, name, start, end, settings, files.get(name), named=bool(tickers)
+        )
+        checked = validate_bars(bars, start=start, end=end, drop_filler=settings.drop_filler_rows)
+        frame = checked.frame
+        frame.attrs.update(ticker=ticker, source=kind)
+        report = LoadReport(
+            ticker=ticker,
+            source=spec,
+            origin=origin,
+            synthetic=kind == "synthetic",
+            rows_in=checked.rows_in,
+            rows_out=len(frame),
+            dropped=checked.dropped,
+            first_date=frame["date"].iloc[0].date().isoformat() if len(frame) else None,
+            last_date=frame["date"].iloc[-1].date().isoformat() if len(frame) else None,
+        )
+        logger.info("%s", report.summary())
+        frames[ticker], reports[ticker] = frame, report
+    return PriceData(source=spec, kind=kind, frames=frames, reports=reports)

@@ -1,0 +1,119 @@
+"""Read OHLCV CSV files: plain layouts in any column order, and yfinance's 3-row header."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import re
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+
+from producers.errors import SourceError
+
+logger = logging.getLogger(__name__)
+
+CloseChoice = Literal["auto", "close", "adj_close"]
+
+_DATE_NAMES = ("date", "datetime", "timestamp", "time")
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", str(name).strip().lower()).strip("_")
+
+
+def _read_lines(path: Path) -> list[str]:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SourceError(f"{path}: cannot read the file ({exc})") from exc
+    lines = text.splitlines()
+    if not lines or not lines[0].strip():
+        raise SourceError(f"{path}: the file is empty")
+    return lines
+
+
+def _split_yfinance_header(lines: list[str]) -> tuple[list[str], str | None, list[str]]:
+    """Header names, embedded ticker and data lines; handles yfinance's raw 3-row header."""
+    rows = list(csv.reader(lines[:3]))
+    first = [_canonical(c) for c in rows[0]]
+    is_raw = (
+        len(rows) >= 3
+        and first[:1] == ["price"]
+        and _canonical(rows[1][0]) == "ticker"
+        and _canonical(rows[2][0]) in _DATE_NAMES
+    )
+    if not is_raw:
+        return rows[0], None, lines[1:]
+    tickers = {t.strip() for t in rows[1][1:] if t.strip()}
+    ticker = tickers.pop() if len(tickers) == 1 else None
+    return ["Date", *rows[0][1:]], ticker, lines[3:]
+
+
+def read_csv_bars(
+    path: Path, close_column: CloseChoice = "auto"
+) -> tuple[pd.DataFrame, str | None]:
+    """Raw bars with columns date, open, high, low, close, volume, and the embedded ticker.
+
+    The close is `Adj Close` when the file has one and `close_column` is auto or adj_close.
+    Raises SourceError naming the file when it cannot be parsed.
+    """
+    lines = _read_lines(path)
+    header, ticker, body = _split_yfinance_header(lines)
+    names = [_canonical(h) for h in header]
+    if len(set(names)) != len(names):
+        raise SourceError(f"{path}: duplicate column names in header {header}")
+    date_col = next((n for n in names if n in _DATE_NAMES), None)
+    if date_col is None:
+        raise SourceError(f"{path}: no date column (expected one of {', '.join(_DATE_NAMES)})")
+    if "adj_close" in names and close_column in ("auto", "adj_close"):
+        close_col = "adj_close"
+    elif close_column == "adj_close":
+        raise SourceError(f"{path}: close_column is adj_close but the file has no Adj Close")
+    elif "close" in names:
+        close_col = "close"
+    else:
+        raise SourceError(f"{path}: no Close or Adj Close column in header {header}")
+    try:
+        raw = pd.read_csv(
+            io.StringIO("\n".join(body)), header=None, names=names, dtype=str, index_col=False
+        )
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise SourceError(f"{path}: not a valid CSV ({exc})") from exc
+    columns = {"date": date_col, "close": close_col}
+    columns.update({c: c for c in ("open", "high", "low", "volume") if c in names})
+    bars = pd.DataFrame({target: raw[source] for target, source in columns.items()})
+    logger.debug("read %d rows from %s (close=%s)", len(bars), path, close_col)
+    return bars, ticker
+
+
+def ticker_from_filename(path: Path) -> str:
+    """`CMIG4.SA.csv` -> `CMIG4.SA`."""
+    return path.name.removesuffix(".csv").removesuffix(".CSV")
+
+
+def resolve_csv_files(location: Path, tickers: list[str]) -> dict[str, Path]:
+    """Map each requested ticker to its file: a folder holds `TICKER.csv` files."""
+    if not location.exists():
+        raise SourceError(f"{location}: no such file or folder")
+    if location.is_file():
+        if len(tickers) > 1:
+            raise SourceError(
+                f"{location}: a single CSV file holds one ticker; pass a folder of TICKER.csv "
+                f"files for {', '.join(tickers)}"
+            )
+        return {tickers[0] if tickers else ticker_from_filename(location): location}
+    available = {ticker_from_filename(p): p for p in sorted(location.glob("*.csv"))}
+    if not tickers:
+        if not available:
+            raise SourceError(f"{location}: the folder holds no .csv files")
+        return available
+    missing = [t for t in tickers if t not in available]
+    if missing:
+        raise SourceError(
+            f"{location}: no file for {', '.join(missing)} "
+            f"(expected TICKER.csv; found {', '.join(available) or 'none'})"
+        )
+    return {t: available[t] for t in tickers}

@@ -1,0 +1,84 @@
+"""Turn raw bars into the validated frame, counting every dropped row by its reason."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from schemas.prices import PRICE_COLUMNS
+
+logger = logging.getLogger(__name__)
+
+INVALID_DATE = "invalid date"
+NON_FINITE_CLOSE = "non-finite close"
+NON_POSITIVE_CLOSE = "non-positive close"
+FILLER_ROW = "Yahoo filler row (O=H=L=C, volume 0)"
+DUPLICATE_DATE = "duplicate date"
+
+
+@dataclass
+class Validated:
+    frame: pd.DataFrame
+    rows_in: int
+    dropped: dict[str, int] = field(default_factory=dict)
+
+
+def _drop(
+    frame: pd.DataFrame, mask: pd.Series, reason: str, dropped: dict[str, int]
+) -> pd.DataFrame:
+    count = int(mask.sum())
+    if count:
+        dropped[reason] = dropped.get(reason, 0) + count
+    return frame.loc[~mask]
+
+
+def is_filler(frame: pd.DataFrame) -> pd.Series:
+    """Rows Yahoo inserts on some holidays: open = high = low = close and zero volume."""
+    flat = (
+        (frame["open"] == frame["close"])
+        & (frame["high"] == frame["close"])
+        & (frame["low"] == frame["close"])
+    )
+    return flat & (frame["volume"] == 0)
+
+
+def validate_bars(
+    raw: pd.DataFrame,
+    *,
+    start: date | None = None,
+    end: date | None = None,
+    drop_filler: bool = True,
+) -> Validated:
+    """Parse dates, keep [start, end], drop bad rows with reasons, sort, de-duplicate.
+
+    `raw` has a `date` column (any parseable form) and numeric-ish OHLCV columns; missing
+    open/high/low/volume columns become NaN. Duplicate dates keep the last row, the newest.
+    """
+    dropped: dict[str, int] = {}
+    frame = raw.copy()
+    for column in PRICE_COLUMNS[1:]:
+        if column not in frame:
+            frame[column] = np.nan
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
+    dates = pd.to_datetime(frame["date"], errors="coerce", utc=True)
+    frame["date"] = dates.dt.tz_localize(None).dt.normalize().astype("datetime64[ns]")
+    frame = _drop(frame, frame["date"].isna(), INVALID_DATE, dropped)
+    if start is not None:
+        frame = frame.loc[frame["date"] >= pd.Timestamp(start)]
+    if end is not None:
+        frame = frame.loc[frame["date"] <= pd.Timestamp(end)]
+    rows_in = len(frame) + dropped.get(INVALID_DATE, 0)  # rows in range, plus undatable ones
+    frame = _drop(frame, ~np.isfinite(frame["close"]), NON_FINITE_CLOSE, dropped)
+    frame = _drop(frame, frame["close"] <= 0, NON_POSITIVE_CLOSE, dropped)
+    if drop_filler:
+        frame = _drop(frame, is_filler(frame), FILLER_ROW, dropped)
+    frame = frame.sort_values("date", kind="stable")
+    frame = _drop(frame, frame["date"].duplicated(keep="last"), DUPLICATE_DATE, dropped)
+    frame = frame.loc[:, list(PRICE_COLUMNS)].reset_index(drop=True)
+    for reason, count in dropped.items():
+        logger.info("dropped %d rows: %s", count, reason)
+    return Validated(frame=frame, rows_in=rows_in, dropped=dropped)

@@ -1,0 +1,38 @@
+"""Fixtures for every test: an isolated environment, and settings on a temporary MLflow store."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.utils.factories import SHARED_DATA, make_settings
+from tickcast.config import Settings, get_settings
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No test reads the developer's MLflow store or TICKCAST_ variables."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    for name in [n for n in __import__("os").environ if n.startswith("TICKCAST_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("TICKCAST_DATA__DIR", str(tmp_path / "state"))
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def settings_factory(tmp_path: Path) -> Callable[..., Settings]:
+    """Settings on a temporary store; keyword arguments override model hyperparameters."""
+    def build(**model: object) -> Settings:
+        return make_settings(tmp_path / "store", **model)
+    return build
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip("../shared/data is absent: these tests need the real price files beside the project")
+    return SHARED_DATA

@@ -1,0 +1,116 @@
+"""Integration: train into a temporary MLflow store, register, promote, reload, predict."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import mlflow
+import numpy as np
+import pytest
+from mlflow import MlflowClient
+
+from model.evaluation import evaluate
+from model.predictor import Predictor
+from model.training import train
+from producers.sources import load_prices
+from tests.utils.factories import ar1_frame, price_data
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def synthetic(settings_factory):
+    settings = settings_factory()
+    data = load_prices("synthetic", ["AAA", "BBB"], settings.data, date(2018, 1, 2), date(2020, 6, 30))
+    return settings, data
+
+
+def test_train_registers_promotes_and_reloads_by_alias(synthetic) -> None:
+    settings, data = synthetic
+    result = train(data, settings, progress=False)
+
+    assert (result.model_version, result.promoted, result.epochs) == ("1", True, 2)
+    assert result.promotion_reason == "no champion yet"
+    assert result.synthetic and set(result.test) == {"AAA", "BBB", "overall"}
+    assert result.test["overall"].n == result.test["AAA"].n + result.test["BBB"].n
+
+    predictor = Predictor.load(settings)  # a fresh object, by the champion alias
+    assert (predictor.name, predictor.version) == ("tickcast-lstm", "1")
+    assert "champion" in predictor.aliases
+    assert predictor.params["hidden_size"] == "8"
+    assert predictor.metrics["test_mase"] == pytest.approx(result.test["overall"].mase)
+    assert set(predictor.drift_baseline) == {"AAA", "BBB", "overall"}
+    closes = data.frames["AAA"]["close"].to_numpy()
+    windows = np.stack([closes[i : i + 60] for i in range(5)])
+    forecasts = predictor.predict(windows)
+    assert forecasts.shape == (5,) and np.all(np.isfinite(forecasts)) and np.all(forecasts > 0)
+    # The registered weights give exactly what training measured on its test split.
+    assert np.allclose(predictor.predict(windows), Predictor.load(settings, "1").predict(windows))
+
+
+def test_mlflow_run_holds_params_metrics_plot_and_baseline(synthetic) -> None:
+    settings, data = synthetic
+    result = train(data, settings, progress=False)
+    run = MlflowClient(settings.mlflow.tracking_uri).get_run(result.run_id)
+
+    params, metrics, tags = run.data.params, run.data.metrics, run.data.tags
+    assert params["data_source"] == "synthetic" and params["synthetic"] == "True"
+    assert params["tickers"] == "AAA,BBB" and params["hidden_size"] == "8"
+    assert params["train_range"].startswith("2018-") and params["test_range"].endswith("2020-06-30")
+    assert tags["synthetic"] == "true" and tags["promoted"] == "true"
+    for key in ("mae", "rmse", "mape", "naive_mae", "naive_rmse", "naive_mape", "mase", "direction_accuracy"):
+        assert f"test_{key}" in metrics and f"test_{key}/AAA" in metrics
+    assert metrics["test_mase"] == pytest.approx(metrics["test_mae"] / metrics["test_naive_mae"])
+    history = MlflowClient(settings.mlflow.tracking_uri).get_metric_history(result.run_id, "val_loss")
+    assert len(history) == result.epochs  # one validation loss per epoch
+    artifacts = {a.path for a in MlflowClient(settings.mlflow.tracking_uri).list_artifacts(result.run_id)}
+    assert {"test_forecast.png", "drift_baseline.json", "data_ranges.json"} <= artifacts
+    baseline = mlflow.artifacts.load_dict(f"{run.info.artifact_uri}/drift_baseline.json")
+    assert baseline["AAA"]["n"] > 100 and baseline["overall"]["std"] > 0
+
+
+def test_training_learns_a_real_signal(settings_factory) -> None:
+    """Returns with AR(1) structure are predictable: a working model must beat naive clearly."""
+    settings = settings_factory(max_epochs=15, patience=5, hidden_size=16)
+    data = price_data({"AR": ar1_frame(n=1200, phi=0.6, seed=1)})
+    result = train(data, settings, progress=False)
+    assert result.test["overall"].mase < 0.9
+    assert result.test["overall"].direction_accuracy > 0.6
+
+
+def test_same_seed_gives_same_metrics(synthetic) -> None:
+    settings, data = synthetic
+    first = train(data, settings, progress=False)
+    second = train(data, settings, progress=False, promote=False)
+    assert first.test == second.test and first.best_val_loss == second.best_val_loss
+
+
+def test_worse_model_does_not_take_the_alias(settings_factory) -> None:
+    good_settings = settings_factory(max_epochs=15, patience=5, hidden_size=16)
+    data = price_data({"AR": ar1_frame(n=1200, phi=0.6, seed=2)})
+    good = train(data, good_settings, progress=False)
+    # Barely trained: next to naive, so worse than a model that learned the AR(1) signal.
+    worse_settings = settings_factory(max_epochs=1, learning_rate=1e-6, hidden_size=16)
+    worse = train(data, worse_settings, progress=False)
+
+    assert good.promoted and not worse.promoted
+    assert "does not beat the champion" in worse.promotion_reason
+    assert Predictor.load(good_settings).version == good.model_version == "1"
+    assert worse.model_version == "2"
+
+    forced = train(data, worse_settings, progress=False, promote=True)
+    assert forced.promoted and forced.promotion_reason == "forced by --promote"
+    assert Predictor.load(good_settings).version == "3"
+
+
+def test_evaluate_scores_every_day_of_a_range(synthetic) -> None:
+    settings, data = synthetic
+    train(data, settings, progress=False)
+    predictor = Predictor.load(settings)
+    report = evaluate(predictor, data, date(2019, 3, 1), date(2019, 3, 31))
+    march_days = sum(
+        1 for d in data.frames["AAA"]["date"] if d.year == 2019 and d.month == 3
+    )
+    assert report.metrics["AAA"].n == march_days  # earlier closes filled the first windows
+    assert report.start >= "2019-03-01" and report.end <= "2019-03-31"
+    assert report.metrics["overall"].n == 2 * march_days

@@ -1,0 +1,82 @@
+"""The `tickcast` command through typer's CliRunner, on a temporary store."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from tickcast.cli import app
+from tickcast.config import get_settings
+
+runner = CliRunner()
+
+TRAIN = ["train", "--source", "synthetic", "--tickers", "AAA", "--start", "2018-01-02",
+         "--end", "2019-12-31", "--max-epochs", "2", "--hidden-size", "8"]
+
+
+@pytest.fixture(autouse=True)
+def _store(tmp_path, monkeypatch):
+    monkeypatch.setenv("TICKCAST_DATA__DIR", str(tmp_path / "state"))
+    get_settings.cache_clear()
+
+
+def test_train_json_prints_one_object_with_every_metric() -> None:
+    result = runner.invoke(app, [*TRAIN, "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)  # nothing but the JSON on stdout
+    assert payload["model_version"] == "1" and payload["promoted"] is True
+    assert payload["run_id"] and payload["synthetic"] is True
+    for scope in ("AAA", "overall"):
+        metrics = payload["test"][scope]
+        assert {"mae", "rmse", "mape", "naive_mape", "mase", "direction_accuracy"} <= set(metrics)
+    assert payload["ranges"]["AAA"]["test"].endswith("2019-12-30")
+
+
+def test_train_then_evaluate_prints_a_table() -> None:
+    assert runner.invoke(app, TRAIN).exit_code == 0
+    result = runner.invoke(app, ["evaluate", "--source", "synthetic", "--tickers", "AAA,BBB",
+                                 "--start", "2020-01-01", "--end", "2020-03-31"])
+    assert result.exit_code == 0, result.output
+    for text in ("tickcast-lstm v1", "MASE", "AAA", "BBB", "overall", "synthetic"):
+        assert text in result.stdout
+
+
+def test_evaluate_json_by_version() -> None:
+    assert runner.invoke(app, TRAIN).exit_code == 0
+    result = runner.invoke(app, ["evaluate", "--source", "synthetic", "--tickers", "AAA",
+                                 "--start", "2020-01-01", "--end", "2020-01-31", "--model", "1", "--json"])
+    payload = json.loads(result.stdout)
+    assert payload["model_version"] == "1" and payload["metrics"]["AAA"]["n"] >= 19
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train", "--source", "ftp://x"], "unknown source"),
+        (["train", "--source", "csv:does/not/exist"], "no such file or folder"),
+        ([*TRAIN, "--hidden-size", "0"], "hidden_size"),
+        ([*TRAIN, "--valid-start", "2019-06-01"], "both valid_start and test_start"),
+        (["evaluate", "--source", "synthetic", "--model", "champion"], "no model 'tickcast-lstm'"),
+        (["evaluate", "--source", "synthetic", "--model", "7"], "train one with `tickcast train`"),
+    ],
+)
+def test_user_errors_are_one_line_without_traceback(args: list[str], message: str) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_data_reports_dropped_rows(tmp_path) -> None:
+    csv = tmp_path / "X.csv"
+    csv.write_text(
+        "Date,Open,High,Low,Close,Volume\n"
+        "2024-01-03,10,11,9,10.5,100\n2024-01-02,10,11,9,10,100\n2024-01-02,10,11,9,10,100\n"
+        "2024-01-04,7,7,7,7,0\n2024-01-05,10,11,9,-1,100\n"
+    )
+    result = runner.invoke(app, ["data", "--source", f"csv:{csv}", "--tickers", "X"])
+    assert result.exit_code == 0, result.output
+    for text in ("2 rows", "1 duplicate date", "1 Yahoo filler row", "1 non-positive close"):
+        assert text in result.output

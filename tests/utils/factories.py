@@ -1,0 +1,48 @@
+"""Factories shared by tests: settings on a temporary store, and frames with known structure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from producers.calendar import trading_days
+from producers.sources import PriceData
+from schemas.prices import LoadReport
+from tickcast.config import Settings
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+
+TINY_MODEL = {"hidden_size": 8, "num_layers": 1, "max_epochs": 2, "patience": 2, "batch_size": 64}
+
+
+def make_settings(root: Path, **model: object) -> Settings:
+    """Settings whose MLflow store and caches live under `root`."""
+    return Settings(
+        data={"dir": root},
+        mlflow={"tracking_uri": f"sqlite:///{root / 'mlflow.db'}"},
+        model={**TINY_MODEL, **model},
+    )
+
+
+def ar1_frame(n: int = 900, phi: float = 0.6, vol: float = 0.015, seed: int = 0,
+              start: str = "2015-01-02") -> pd.DataFrame:
+    """Closes whose log returns follow an AR(1): a signal a working model must learn."""
+    rng = np.random.default_rng(seed)
+    returns = np.zeros(n)
+    noise = rng.normal(0.0, vol, n)
+    for i in range(1, n):
+        returns[i] = phi * returns[i - 1] + noise[i]
+    close = 20.0 * np.exp(np.cumsum(returns))
+    days = trading_days(pd.Timestamp(start).date(), pd.Timestamp("2030-12-31").date())[:n]
+    return pd.DataFrame({"date": days, "open": close, "high": close * 1.01, "low": close * 0.99,
+                         "close": close, "volume": np.full(n, 1e6)})
+
+
+def price_data(frames: dict[str, pd.DataFrame], source: str = "test") -> PriceData:
+    reports = {
+        t: LoadReport(ticker=t, source=source, origin="factory", rows_in=len(f), rows_out=len(f))
+        for t, f in frames.items()
+    }
+    return PriceData(source=source, kind=source, frames=frames, reports=reports)

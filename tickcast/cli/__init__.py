@@ -1,0 +1,18 @@
+"""The `tickcast` command: one sub-command per area, each calling one library function."""
+
+from __future__ import annotations
+
+import typer
+
+from tickcast.cli import data, models
+
+app = typer.Typer(
+    name="tickcast",
+    help="Streaming D+1 forecaster for B3 stock prices.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command("data")(data.show)
+app.command("train")(models.train)
+app.command("evaluate")(models.evaluate)

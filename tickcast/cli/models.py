@@ -1,0 +1,163 @@
+"""`tickcast train` and `tickcast evaluate`."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime
+
+import typer
+from rich.table import Table
+
+from producers.calendar import sessions_before
+from schemas.metrics import MetricSet
+from tickcast.cli.common import (
+    DATE_FORMATS,
+    as_date,
+    load,
+    out,
+    settings,
+    setup_logging,
+    user_errors,
+)
+from tickcast.cli.data import SOURCE_HELP
+from tickcast.config import ModelSettings, Settings
+
+logger = logging.getLogger(__name__)
+
+LOOKBACK_MARGIN = 10  # extra sessions loaded before a range, for gaps in the data
+
+
+def metrics_table(title: str, metrics: dict[str, MetricSet]) -> Table:
+    table = Table(title=title)
+    for column in ("ticker", "n", "MAE", "RMSE", "MAPE %", "naive MAPE %", "MASE", "direction"):
+        table.add_column(column, justify="left" if column == "ticker" else "right")
+    for ticker, m in metrics.items():
+        style = "bold" if ticker == "overall" else None
+        table.add_row(
+            ticker,
+            str(m.n),
+            f"{m.mae:.4f}",
+            f"{m.rmse:.4f}",
+            f"{m.mape:.3f}",
+            f"{m.naive_mape:.3f}",
+            f"{m.mase:.4f}",
+            f"{m.direction_accuracy:.1%}",
+            style=style,
+        )
+    table.caption = (
+        "MASE = model MAE / naive ('tomorrow = today') MAE on the same days; < 1 beats naive."
+    )
+    return table
+
+
+def _with_hyperparameters(cfg: Settings, overrides: dict[str, object]) -> Settings:
+    values = {**cfg.model.model_dump(), **{k: v for k, v in overrides.items() if v is not None}}
+    return cfg.model_copy(update={"model": ModelSettings.model_validate(values)})
+
+
+def train(
+    source: str = typer.Option(None, "--source", help=SOURCE_HELP),
+    tickers: str = typer.Option(
+        None, "--tickers", help="Comma-separated; one model learns them all."
+    ),
+    start: datetime = typer.Option(None, formats=DATE_FORMATS, help="First date of data."),
+    end: datetime = typer.Option(None, formats=DATE_FORMATS, help="Last date of data."),
+    valid_start: datetime = typer.Option(
+        None, formats=DATE_FORMATS, help="First validation target date."
+    ),
+    test_start: datetime = typer.Option(None, formats=DATE_FORMATS, help="First test target date."),
+    hidden_size: int = typer.Option(None, help="LSTM hidden units."),
+    num_layers: int = typer.Option(None, help="Stacked LSTM layers."),
+    dropout: float = typer.Option(None, help="Dropout between layers and before the head."),
+    learning_rate: float = typer.Option(None, help="AdamW learning rate."),
+    weight_decay: float = typer.Option(None, help="AdamW weight decay."),
+    batch_size: int = typer.Option(None),
+    max_epochs: int = typer.Option(None),
+    patience: int = typer.Option(
+        None, help="Epochs without validation improvement before stopping."
+    ),
+    seed: int = typer.Option(None),
+    promote: bool = typer.Option(
+        None, "--promote/--no-promote", help="Override the champion rule."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object and nothing else."),
+    verbose: bool = typer.Option(False, "-v", "--verbose"),
+) -> None:
+    """Train on a chronological split, log to MLflow, register, promote if it beats the champion.
+
+    Default split: 70/15/15 per ticker; --valid-start and --test-start split at dates instead.
+    """
+    from model.training import train as run_training  # torch import: only when training
+
+    setup_logging(verbose)
+    with user_errors():
+        cfg = _with_hyperparameters(
+            settings(),
+            {
+                "hidden_size": hidden_size,
+                "num_layers": num_layers,
+                "dropout": dropout,
+                "learning_rate": learning_rate,
+                "weight_decay": weight_decay,
+                "batch_size": batch_size,
+                "max_epochs": max_epochs,
+                "patience": patience,
+                "seed": seed,
+            },
+        )
+        data = load(cfg, source, tickers, as_date(start), as_date(end))
+        result = run_training(
+            data,
+            cfg,
+            valid_start=as_date(valid_start),
+            test_start=as_date(test_start),
+            promote=promote,
+            progress=not as_json,
+        )
+    if as_json:
+        out.print_json(json.dumps(result.model_dump(mode="json")))
+        return
+    label = " [yellow](synthetic data)[/yellow]" if result.synthetic else ""
+    out.print(metrics_table(f"Test metrics{label}", result.test))
+    verdict = "Promoted" if result.promoted else "Not promoted"
+    out.print(
+        f"{result.model_name} v{result.model_version} (run {result.run_id}), "
+        f"{result.epochs} epochs in {result.train_seconds:.1f}s. {verdict}: "
+        f"{result.promotion_reason}.",
+        highlight=False,
+    )
+
+
+def evaluate(
+    source: str = typer.Option(None, "--source", help=SOURCE_HELP),
+    tickers: str = typer.Option(None, "--tickers", help="Comma-separated."),
+    start: datetime = typer.Option(None, formats=DATE_FORMATS, help="First target date scored."),
+    end: datetime = typer.Option(None, formats=DATE_FORMATS, help="Last target date scored."),
+    model: str = typer.Option(
+        None, "--model", help="An alias (default: champion) or a version number."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object and nothing else."),
+    verbose: bool = typer.Option(False, "-v", "--verbose"),
+) -> None:
+    """Score a registered model against naive persistence on any date range.
+
+    Closes before --start fill the first windows, so every day in the range is scored.
+    """
+    from model.evaluation import evaluate as run_evaluation
+    from model.predictor import Predictor
+
+    setup_logging(verbose)
+    cfg = settings()
+    first, last = as_date(start), as_date(end)
+    with user_errors():
+        predictor = Predictor.load(cfg, model)
+        load_from = sessions_before(first, predictor.window + LOOKBACK_MARGIN) if first else None
+        data = load(cfg, source, tickers, load_from, last)
+        report = run_evaluation(predictor, data, first, last)
+    if as_json:
+        out.print_json(json.dumps(report.model_dump(mode="json")))
+        return
+    label = " [yellow](synthetic data)[/yellow]" if report.synthetic else ""
+    title = f"{report.model_name} v{report.model_version}, {report.start}..{report.end}{label}"
+    out.print(metrics_table(title, report.metrics))

@@ -1,0 +1,121 @@
+"""The one settings object. Built once at the edge (CLI, worker, API) and passed down."""
+
+from __future__ import annotations
+
+import logging
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+logger = logging.getLogger(__name__)
+
+
+class DataSettings(BaseModel, frozen=True):
+    """Where prices come from and how they are cleaned."""
+
+    dir: Path = Field(Path(".tickcast"), description="Local state: MLflow store, caches.")
+    default_source: str = Field("yahoo", description="yahoo, csv:PATH or synthetic.")
+    default_tickers: tuple[str, ...] = ("CMIG4.SA",)
+    close_column: Literal["auto", "close", "adj_close"] = Field(
+        "auto", description="auto uses Adj Close when a CSV has it, else Close."
+    )
+    drop_filler_rows: bool = Field(True, description="Drop Yahoo holiday rows (O=H=L=C, V=0).")
+    yahoo_timeout_s: float = 15.0
+    yahoo_cache_ttl_h: float = Field(12.0, description="Cache life for ranges reaching today.")
+    synthetic_seed: int = 7
+    synthetic_start: str = "2018-01-02"
+    synthetic_end: str = "2024-12-30"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.dir / "cache"
+
+
+class ModelSettings(BaseModel, frozen=True):
+    """Hyperparameters of the next training run."""
+
+    window: int = Field(60, ge=10, le=500, description="Closes per input window.")
+    hidden_size: int = Field(32, ge=4, le=512)
+    num_layers: int = Field(1, ge=1, le=4)
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    learning_rate: float = Field(1e-3, gt=0.0, le=1.0)
+    weight_decay: float = Field(1e-4, ge=0.0, le=1.0)
+    batch_size: int = Field(64, ge=1, le=4096)
+    max_epochs: int = Field(40, ge=1, le=1000)
+    patience: int = Field(6, ge=1, le=100)
+    seed: int = 42
+    train_fraction: float = Field(0.70, gt=0.0, lt=1.0)
+    valid_fraction: float = Field(0.15, gt=0.0, lt=1.0)
+
+    @model_validator(mode="after")
+    def _fractions_leave_a_test_split(self) -> ModelSettings:
+        if self.train_fraction + self.valid_fraction >= 1.0:
+            raise ValueError("train_fraction + valid_fraction must leave room for a test split")
+        return self
+
+
+class DriftSettings(BaseModel, frozen=True):
+    """Thresholds of the drift statistics; see model/drift.py for why these values."""
+
+    ks_alpha: float = Field(0.05, gt=0.0, lt=1.0)
+    vol_ratio_low: float = Field(0.5, gt=0.0)
+    vol_ratio_high: float = Field(2.0, gt=1.0)
+    mean_z: float = Field(3.0, gt=0.0)
+
+
+class MlflowSettings(BaseModel, frozen=True):
+    tracking_uri: str = Field("", description="Empty: MLFLOW_TRACKING_URI, else sqlite in dir.")
+    artifact_location: str = Field("", description="Empty: an artifacts folder beside the db.")
+    experiment: str = "tickcast"
+    model_name: str = "tickcast-lstm"
+    champion_alias: str = "champion"
+
+
+class KafkaSettings(BaseModel, frozen=True):
+    bootstrap_servers: str = Field("", description="Empty: start the embedded broker.")
+
+
+class ApiSettings(BaseModel, frozen=True):
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+
+class Settings(BaseSettings):
+    """tickcast settings. Env: TICKCAST_<SECTION>__<FIELD>, e.g. TICKCAST_MODEL__HIDDEN_SIZE."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TICKCAST_", env_nested_delimiter="__", frozen=True, extra="ignore"
+    )
+
+    data: DataSettings = DataSettings()
+    model: ModelSettings = ModelSettings()
+    drift: DriftSettings = DriftSettings()
+    mlflow: MlflowSettings = MlflowSettings()
+    kafka: KafkaSettings = KafkaSettings()
+    api: ApiSettings = ApiSettings()
+
+    @model_validator(mode="after")
+    def _resolve_mlflow(self) -> Settings:
+        """Fill the MLflow store: MLFLOW_TRACKING_URI wins, else a sqlite file under data.dir."""
+        uri = self.mlflow.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
+        root = self.data.dir.resolve()
+        if not uri:
+            uri = f"sqlite:///{root / 'mlflow.db'}"
+        artifacts = self.mlflow.artifact_location
+        if not artifacts and uri.startswith("sqlite:///"):
+            artifacts = (Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts").as_uri()
+        mlflow = self.mlflow.model_copy(
+            update={"tracking_uri": uri, "artifact_location": artifacts}
+        )
+        object.__setattr__(self, "mlflow", mlflow)
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings from the environment, built once per process."""
+    return Settings()
