@@ -15,6 +15,7 @@ import numpy as np
 logger = logging.getLogger(__name__)
 
 FEATURES = ("return", "level")  # channels of each time step
+MIN_STD = 1e-12  # below this, returns are constant up to rounding and cannot be standardised
 
 
 def log_returns(closes: np.ndarray) -> np.ndarray:
@@ -42,8 +43,10 @@ class ReturnScaler:
         if values.size < 2:
             raise ValueError("need at least two finite returns to fit the scaler")
         std = float(values.std())
-        if std <= 0:
-            raise ValueError("training returns have zero variance; the prices never move")
+        if not std > MIN_STD:
+            raise ValueError(
+                "training returns have zero variance: the prices never move, or move at a constant rate"
+            )
         return cls(mean=float(values.mean()), std=std)
 
     def transform(self, returns: np.ndarray) -> np.ndarray:

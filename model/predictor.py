@@ -21,10 +21,22 @@ logger = logging.getLogger(__name__)
 
 def validate_windows(windows: Any, window: int) -> np.ndarray:
     """N x `window` finite, positive closes as float64; else InvalidWindowError saying why."""
-    try:
-        array = np.asarray(windows, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise InvalidWindowError(f"prices must be numbers: {exc}") from exc
+    if isinstance(windows, (list, tuple)):
+        if not windows:
+            raise InvalidWindowError("no windows to forecast")
+        for i, row in enumerate(windows):
+            if not isinstance(row, (list, tuple, np.ndarray)):
+                raise InvalidWindowError(
+                    f"expected a list of windows (N x {window} prices); item {i} is not a list"
+                )
+            if len(row) != window:
+                raise InvalidWindowError(
+                    f"window {i} has {len(row)} prices; each window needs exactly {window}"
+                )
+    array = np.asarray(windows)
+    if array.dtype.kind not in "iuf":
+        raise InvalidWindowError(f"prices must be numbers, got {array.dtype.name} values")
+    array = array.astype(np.float64, copy=False)
     if array.ndim != 2:
         raise InvalidWindowError(
             f"expected a list of windows (N x {window} prices), "

@@ -26,13 +26,17 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[N
 @pytest.fixture
 def settings_factory(tmp_path: Path) -> Callable[..., Settings]:
     """Settings on a temporary store; keyword arguments override model hyperparameters."""
+
     def build(**model: object) -> Settings:
         return make_settings(tmp_path / "store", **model)
+
     return build
 
 
 @pytest.fixture
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
-        pytest.skip("../shared/data is absent: these tests need the real price files beside the project")
+        pytest.skip(
+            "../shared/data is absent: these tests need the real price files beside the project"
+        )
     return SHARED_DATA

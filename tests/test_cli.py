@@ -12,8 +12,21 @@ from tickcast.config import get_settings
 
 runner = CliRunner()
 
-TRAIN = ["train", "--source", "synthetic", "--tickers", "AAA", "--start", "2018-01-02",
-         "--end", "2019-12-31", "--max-epochs", "2", "--hidden-size", "8"]
+TRAIN = [
+    "train",
+    "--source",
+    "synthetic",
+    "--tickers",
+    "AAA",
+    "--start",
+    "2018-01-02",
+    "--end",
+    "2019-12-31",
+    "--max-epochs",
+    "2",
+    "--hidden-size",
+    "8",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -36,8 +49,20 @@ def test_train_json_prints_one_object_with_every_metric() -> None:
 
 def test_train_then_evaluate_prints_a_table() -> None:
     assert runner.invoke(app, TRAIN).exit_code == 0
-    result = runner.invoke(app, ["evaluate", "--source", "synthetic", "--tickers", "AAA,BBB",
-                                 "--start", "2020-01-01", "--end", "2020-03-31"])
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--source",
+            "synthetic",
+            "--tickers",
+            "AAA,BBB",
+            "--start",
+            "2020-01-01",
+            "--end",
+            "2020-03-31",
+        ],
+    )
     assert result.exit_code == 0, result.output
     for text in ("tickcast-lstm v1", "MASE", "AAA", "BBB", "overall", "synthetic"):
         assert text in result.stdout
@@ -45,8 +70,23 @@ def test_train_then_evaluate_prints_a_table() -> None:
 
 def test_evaluate_json_by_version() -> None:
     assert runner.invoke(app, TRAIN).exit_code == 0
-    result = runner.invoke(app, ["evaluate", "--source", "synthetic", "--tickers", "AAA",
-                                 "--start", "2020-01-01", "--end", "2020-01-31", "--model", "1", "--json"])
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--source",
+            "synthetic",
+            "--tickers",
+            "AAA",
+            "--start",
+            "2020-01-01",
+            "--end",
+            "2020-01-31",
+            "--model",
+            "1",
+            "--json",
+        ],
+    )
     payload = json.loads(result.stdout)
     assert payload["model_version"] == "1" and payload["metrics"]["AAA"]["n"] >= 19
 

@@ -37,8 +37,11 @@ def test_nested_env_variables(monkeypatch) -> None:
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("TICKCAST_MODEL__DROPOUT", "1.5"), ("TICKCAST_MODEL__TRAIN_FRACTION", "0.9"),
-     ("TICKCAST_DATA__CLOSE_COLUMN", "open")],
+    [
+        ("TICKCAST_MODEL__DROPOUT", "1.5"),
+        ("TICKCAST_MODEL__TRAIN_FRACTION", "0.9"),
+        ("TICKCAST_DATA__CLOSE_COLUMN", "open"),
+    ],
 )
 def test_invalid_values_are_rejected(monkeypatch, name: str, value: str) -> None:
     monkeypatch.setenv(name, value)

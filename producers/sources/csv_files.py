@@ -85,8 +85,20 @@ def read_csv_bars(
     columns = {"date": date_col, "close": close_col}
     columns.update({c: c for c in ("open", "high", "low", "volume") if c in names})
     bars = pd.DataFrame({target: raw[source] for target, source in columns.items()})
+    if close_col == "adj_close" and "close" in names:
+        bars = adjust_bars(bars, pd.to_numeric(raw["close"], errors="coerce"))
     logger.debug("read %d rows from %s (close=%s)", len(bars), path, close_col)
     return bars, ticker
+
+
+def adjust_bars(bars: pd.DataFrame, raw_close: pd.Series) -> pd.DataFrame:
+    """Scale open/high/low by each day's Adj Close / Close, so the bar stays consistent."""
+    factor = pd.to_numeric(bars["close"], errors="coerce") / raw_close
+    adjusted = bars.copy()
+    for column in ("open", "high", "low"):
+        if column in adjusted:
+            adjusted[column] = pd.to_numeric(adjusted[column], errors="coerce") * factor
+    return adjusted
 
 
 def ticker_from_filename(path: Path) -> str:

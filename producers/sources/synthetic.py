@@ -54,12 +54,17 @@ def regimes(n: int, rng: np.random.Generator, spec: SyntheticSpec) -> np.ndarray
 
 
 def gbm_bars(ticker: str, days: pd.DatetimeIndex, spec: SyntheticSpec) -> pd.DataFrame:
-    """OHLCV bars for `days`; the same ticker, seed and first day give the same prefix."""
-    rng = np.random.default_rng(ticker_seed(spec.seed, ticker))
+    """OHLCV bars for `days`; the same ticker, seed and first day give the same prefix.
+
+    Each random stream has its own generator, so asking for more days never changes the
+    earlier ones.
+    """
+    seeds = np.random.SeedSequence(ticker_seed(spec.seed, ticker)).spawn(4)
+    price_rng, regime_rng, shock_rng, volume_rng = (np.random.default_rng(s) for s in seeds)
     n = len(days)
-    start_price = float(rng.uniform(5.0, 50.0))
-    vol = regimes(n, rng, spec)
-    shocks = rng.standard_normal((n, 4))
+    start_price = float(price_rng.uniform(5.0, 50.0))
+    vol = regimes(n, regime_rng, spec)
+    shocks = shock_rng.standard_normal((n, 4))
     mu = spec.drift_per_year / 252.0 - 0.5 * vol**2
     log_close = np.log(start_price) + np.cumsum(mu + vol * shocks[:, 0])
     close = np.exp(log_close)
@@ -67,7 +72,7 @@ def gbm_bars(ticker: str, days: pd.DatetimeIndex, spec: SyntheticSpec) -> pd.Dat
     open_ = prev * np.exp(0.25 * vol * shocks[:, 1])
     high = np.maximum(open_, close) * np.exp(0.5 * vol * np.abs(shocks[:, 2]))
     low = np.minimum(open_, close) * np.exp(-0.5 * vol * np.abs(shocks[:, 3]))
-    volume = np.round(rng.lognormal(mean=16.0, sigma=0.4, size=n))
+    volume = np.round(volume_rng.lognormal(mean=16.0, sigma=0.4, size=n))
     return pd.DataFrame(
         {"date": days, "open": open_, "high": high, "low": low, "close": close, "volume": volume}
     )

@@ -64,7 +64,7 @@ def validate_bars(
         if column not in frame:
             frame[column] = np.nan
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
-    dates = pd.to_datetime(frame["date"], errors="coerce", utc=True)
+    dates = pd.to_datetime(frame["date"], errors="coerce", utc=True, format="mixed")
     frame["date"] = dates.dt.tz_localize(None).dt.normalize().astype("datetime64[ns]")
     frame = _drop(frame, frame["date"].isna(), INVALID_DATE, dropped)
     if start is not None:

@@ -21,7 +21,9 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def synthetic(settings_factory):
     settings = settings_factory()
-    data = load_prices("synthetic", ["AAA", "BBB"], settings.data, date(2018, 1, 2), date(2020, 6, 30))
+    data = load_prices(
+        "synthetic", ["AAA", "BBB"], settings.data, date(2018, 1, 2), date(2020, 6, 30)
+    )
     return settings, data
 
 
@@ -58,12 +60,25 @@ def test_mlflow_run_holds_params_metrics_plot_and_baseline(synthetic) -> None:
     assert params["tickers"] == "AAA,BBB" and params["hidden_size"] == "8"
     assert params["train_range"].startswith("2018-") and params["test_range"].endswith("2020-06-30")
     assert tags["synthetic"] == "true" and tags["promoted"] == "true"
-    for key in ("mae", "rmse", "mape", "naive_mae", "naive_rmse", "naive_mape", "mase", "direction_accuracy"):
+    for key in (
+        "mae",
+        "rmse",
+        "mape",
+        "naive_mae",
+        "naive_rmse",
+        "naive_mape",
+        "mase",
+        "direction_accuracy",
+    ):
         assert f"test_{key}" in metrics and f"test_{key}/AAA" in metrics
     assert metrics["test_mase"] == pytest.approx(metrics["test_mae"] / metrics["test_naive_mae"])
-    history = MlflowClient(settings.mlflow.tracking_uri).get_metric_history(result.run_id, "val_loss")
+    history = MlflowClient(settings.mlflow.tracking_uri).get_metric_history(
+        result.run_id, "val_loss"
+    )
     assert len(history) == result.epochs  # one validation loss per epoch
-    artifacts = {a.path for a in MlflowClient(settings.mlflow.tracking_uri).list_artifacts(result.run_id)}
+    artifacts = {
+        a.path for a in MlflowClient(settings.mlflow.tracking_uri).list_artifacts(result.run_id)
+    }
     assert {"test_forecast.png", "drift_baseline.json", "data_ranges.json"} <= artifacts
     baseline = mlflow.artifacts.load_dict(f"{run.info.artifact_uri}/drift_baseline.json")
     assert baseline["AAA"]["n"] > 100 and baseline["overall"]["std"] > 0
@@ -108,9 +123,7 @@ def test_evaluate_scores_every_day_of_a_range(synthetic) -> None:
     train(data, settings, progress=False)
     predictor = Predictor.load(settings)
     report = evaluate(predictor, data, date(2019, 3, 1), date(2019, 3, 31))
-    march_days = sum(
-        1 for d in data.frames["AAA"]["date"] if d.year == 2019 and d.month == 3
-    )
+    march_days = sum(1 for d in data.frames["AAA"]["date"] if d.year == 2019 and d.month == 3)
     assert report.metrics["AAA"].n == march_days  # earlier closes filled the first windows
     assert report.start >= "2019-03-01" and report.end <= "2019-03-31"
     assert report.metrics["overall"].n == 2 * march_days

@@ -26,8 +26,9 @@ def make_settings(root: Path, **model: object) -> Settings:
     )
 
 
-def ar1_frame(n: int = 900, phi: float = 0.6, vol: float = 0.015, seed: int = 0,
-              start: str = "2015-01-02") -> pd.DataFrame:
+def ar1_frame(
+    n: int = 900, phi: float = 0.6, vol: float = 0.015, seed: int = 0, start: str = "2015-01-02"
+) -> pd.DataFrame:
     """Closes whose log returns follow an AR(1): a signal a working model must learn."""
     rng = np.random.default_rng(seed)
     returns = np.zeros(n)
@@ -36,8 +37,16 @@ def ar1_frame(n: int = 900, phi: float = 0.6, vol: float = 0.015, seed: int = 0,
         returns[i] = phi * returns[i - 1] + noise[i]
     close = 20.0 * np.exp(np.cumsum(returns))
     days = trading_days(pd.Timestamp(start).date(), pd.Timestamp("2030-12-31").date())[:n]
-    return pd.DataFrame({"date": days, "open": close, "high": close * 1.01, "low": close * 0.99,
-                         "close": close, "volume": np.full(n, 1e6)})
+    return pd.DataFrame(
+        {
+            "date": days,
+            "open": close,
+            "high": close * 1.01,
+            "low": close * 0.99,
+            "close": close,
+            "volume": np.full(n, 1e6),
+        }
+    )
 
 
 def price_data(frames: dict[str, pd.DataFrame], source: str = "test") -> PriceData:
