@@ -45,7 +45,8 @@ class ReturnScaler:
         std = float(values.std())
         if not std > MIN_STD:
             raise ValueError(
-                "training returns have zero variance: the prices never move, or move at a constant rate"
+                "training returns have zero variance: "
+                "the prices never move, or move at a constant rate"
             )
         return cls(mean=float(values.mean()), std=std)
 

@@ -5,7 +5,6 @@ The CLI, the API's training job and the tests all call `train`.
 
 from __future__ import annotations
 
-import json
 import logging
 import tempfile
 import time
@@ -260,7 +259,3 @@ def train(
         test=scores["test"],
         validation=scores["valid"],
     )
-
-
-def result_json(result: TrainResult) -> str:
-    return json.dumps(result.model_dump(mode="json"), indent=2)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import datetime
 
@@ -116,7 +115,7 @@ def train(
             progress=not as_json,
         )
     if as_json:
-        out.print_json(json.dumps(result.model_dump(mode="json")))
+        typer.echo(result.model_dump_json(indent=2))
         return
     label = " [yellow](synthetic data)[/yellow]" if result.synthetic else ""
     out.print(metrics_table(f"Test metrics{label}", result.test))
@@ -156,7 +155,7 @@ def evaluate(
         data = load(cfg, source, tickers, load_from, last)
         report = run_evaluation(predictor, data, first, last)
     if as_json:
-        out.print_json(json.dumps(report.model_dump(mode="json")))
+        typer.echo(report.model_dump_json(indent=2))
         return
     label = " [yellow](synthetic data)[/yellow]" if report.synthetic else ""
     title = f"{report.model_name} v{report.model_version}, {report.start}..{report.end}{label}"
