@@ -29,6 +29,21 @@ TRAIN = [
 ]
 
 
+def evaluate(tickers: str, start: str, end: str, *extra: str) -> list[str]:
+    return [
+        "evaluate",
+        "--source",
+        "synthetic",
+        "--tickers",
+        tickers,
+        "--start",
+        start,
+        "--end",
+        end,
+        *extra,
+    ]
+
+
 @pytest.fixture(autouse=True)
 def _store(tmp_path, monkeypatch):
     monkeypatch.setenv("TICKCAST_DATA__DIR", str(tmp_path / "state"))
@@ -49,20 +64,7 @@ def test_train_json_prints_one_object_with_every_metric() -> None:
 
 def test_train_then_evaluate_prints_a_table() -> None:
     assert runner.invoke(app, TRAIN).exit_code == 0
-    result = runner.invoke(
-        app,
-        [
-            "evaluate",
-            "--source",
-            "synthetic",
-            "--tickers",
-            "AAA,BBB",
-            "--start",
-            "2020-01-01",
-            "--end",
-            "2020-03-31",
-        ],
-    )
+    result = runner.invoke(app, evaluate("AAA,BBB", "2020-01-01", "2020-03-31"))
     assert result.exit_code == 0, result.output
     for text in ("tickcast-lstm v1", "MASE", "AAA", "BBB", "overall", "synthetic"):
         assert text in result.stdout
@@ -71,21 +73,7 @@ def test_train_then_evaluate_prints_a_table() -> None:
 def test_evaluate_json_by_version() -> None:
     assert runner.invoke(app, TRAIN).exit_code == 0
     result = runner.invoke(
-        app,
-        [
-            "evaluate",
-            "--source",
-            "synthetic",
-            "--tickers",
-            "AAA",
-            "--start",
-            "2020-01-01",
-            "--end",
-            "2020-01-31",
-            "--model",
-            "1",
-            "--json",
-        ],
+        app, evaluate("AAA", "2020-01-01", "2020-01-31", "--model", "1", "--json")
     )
     payload = json.loads(result.stdout)
     assert payload["model_version"] == "1" and payload["metrics"]["AAA"]["n"] >= 19
