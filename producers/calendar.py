@@ -34,6 +34,7 @@ def trading_days(start: date, end: date) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(sessions.tz_localize(None) if sessions.tz else sessions)
 
 
+@lru_cache(maxsize=16_384)
 def next_trading_day(day: date) -> date:
     """The first B3 session strictly after `day`."""
     calendar = _calendar(day)

@@ -65,6 +65,8 @@ class DriftSettings(BaseModel, frozen=True):
     vol_ratio_low: float = Field(0.5, gt=0.0)
     vol_ratio_high: float = Field(2.0, gt=1.0)
     mean_z: float = Field(3.0, gt=0.0)
+    enter_after: int = Field(1, ge=1, description="Drifted windows in a row that raise an alert.")
+    recover_after: int = Field(5, ge=1, description="Calm windows in a row that end drift.")
 
 
 class MlflowSettings(BaseModel, frozen=True):
@@ -76,7 +78,26 @@ class MlflowSettings(BaseModel, frozen=True):
 
 
 class KafkaSettings(BaseModel, frozen=True):
-    bootstrap_servers: str = Field("", description="Empty: start the embedded broker.")
+    """The bus. Empty bootstrap_servers means the embedded broker (Tansu) on 127.0.0.1."""
+
+    bootstrap_servers: str = Field("", description="host:port[,host:port]; empty: embedded.")
+    embedded_port: int = Field(0, ge=0, le=65535, description="0: a free port.")
+    app_id: str = Field("tickcast", description="Faust app id: consumer group and table prefix.")
+    topic_prefix: str = Field("", description="Prepended to every topic, e.g. for backtests.")
+    partitions: int = Field(6, ge=1, le=256)
+    prices_topic: str = "prices"
+    forecasts_topic: str = "forecasts"
+    drift_alerts_topic: str = "drift-alerts"
+    dlq_topic: str = "prices.dlq"
+    model_events_topic: str = "model-events"
+    batch_size: int = Field(500, ge=1, le=10_000, description="Most closes per inference batch.")
+    batch_window_ms: int = Field(20, ge=0, le=5_000, description="Longest wait to fill a batch.")
+    metrics_port: int = Field(9108, ge=0, le=65535, description="Prometheus; 0 disables.")
+    session_timeout_s: float = Field(10.0, gt=0, description="A dead worker's partitions move after this.")
+    rebalance_timeout_s: float = Field(10.0, gt=0, description="Longest wait for a group to (re)form.")
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
 
 
 class ApiSettings(BaseModel, frozen=True):
@@ -100,7 +121,10 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _resolve_mlflow(self) -> Settings:
-        """Fill the MLflow store: MLFLOW_TRACKING_URI wins, else a sqlite file under data.dir."""
+        """MLFLOW_TRACKING_URI and KAFKA_BOOTSTRAP_SERVERS fill what TICKCAST_ leaves empty.
+
+        Without either, MLflow is a sqlite file under data.dir and Kafka the embedded broker.
+        """
         uri = self.mlflow.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
         root = self.data.dir.resolve()
         if not uri:
@@ -112,6 +136,9 @@ class Settings(BaseSettings):
             update={"tracking_uri": uri, "artifact_location": artifacts}
         )
         object.__setattr__(self, "mlflow", mlflow)
+        servers = self.kafka.bootstrap_servers or os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "")
+        kafka = self.kafka.model_copy(update={"bootstrap_servers": servers})
+        object.__setattr__(self, "kafka", kafka)
         return self
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tickcast.cli import data, models
+from tickcast.cli import contracts, data, models, stream
 
 app = typer.Typer(
     name="tickcast",
@@ -16,3 +16,8 @@ app = typer.Typer(
 app.command("data")(data.show)
 app.command("train")(models.train)
 app.command("evaluate")(models.evaluate)
+app.command("broker")(stream.broker)
+app.command("produce")(stream.produce)
+app.command("worker")(stream.worker)
+app.command("tail")(stream.tail)
+app.command("schemas")(contracts.write)

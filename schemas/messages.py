@@ -1,0 +1,105 @@
+"""Messages on the bus. Every message is keyed by ticker; its record timestamp is the trading date."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from schemas.drift import DriftReport, DriftStatistic
+
+SCHEMA_VERSION = 1
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Message(BaseModel):
+    """Base of every bus message: strict about unknown versions, tolerant of extra fields."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+
+
+class PriceTick(Message):
+    """One daily bar of one ticker, as published on `prices`."""
+
+    ticker: str = Field(min_length=1, max_length=32, examples=["CMIG4.SA"])
+    date: dt.date = Field(description="Trading date of the bar.")
+    open: float | None = None
+    high: float | None = None
+    low: float | None = None
+    close: float = Field(gt=0, description="The close the forecaster reads; finite and positive.")
+    volume: float | None = None
+    source: str = Field(description="yahoo, csv:PATH or synthetic.")
+    produced_at: dt.datetime = Field(default_factory=utc_now)
+
+    @field_validator("close")
+    @classmethod
+    def _finite(cls, value: float) -> float:
+        if not math.isfinite(value):
+            raise ValueError("close must be a finite number")
+        return value
+
+
+class Forecast(Message):
+    """A D+1 forecast, emitted on `forecasts` for every new close once the window is full."""
+
+    ticker: str
+    as_of: dt.date = Field(description="Date of the last close in the window.")
+    target_date: dt.date = Field(description="The next B3 trading day after as_of.")
+    predicted_close: float
+    predicted_return: float = Field(description="log(predicted_close / last_close).")
+    last_close: float
+    model_name: str
+    model_version: str
+    drift: DriftReport
+    produced_at: dt.datetime = Field(default_factory=utc_now)
+
+
+class DriftAlert(Message):
+    """Sent on `drift-alerts` when a ticker enters drift and when it recovers."""
+
+    ticker: str
+    as_of: dt.date
+    state: Literal["entered", "recovered"]
+    statistics: list[DriftStatistic]
+    model_name: str
+    model_version: str
+    produced_at: dt.datetime = Field(default_factory=utc_now)
+
+
+class DeadLetter(Message):
+    """A message the worker could not use, with why, on `prices.dlq`."""
+
+    source_topic: str
+    partition: int
+    offset: int
+    key: str | None = None
+    payload: str = Field(description="The raw value, decoded as UTF-8 with replacement.")
+    error: str
+    failed_at: dt.datetime = Field(default_factory=utc_now)
+
+
+class ModelEvent(Message):
+    """Announces a registry change on `model-events`; workers reload the alias it names."""
+
+    event: Literal["promoted"] = "promoted"
+    model_name: str
+    model_version: str
+    alias: str = "champion"
+    produced_at: dt.datetime = Field(default_factory=utc_now)
+
+
+#: Every bus contract, by the file stem of its generated JSON Schema.
+BUS_MESSAGES: dict[str, type[Message]] = {
+    "price_tick": PriceTick,
+    "forecast": Forecast,
+    "drift_alert": DriftAlert,
+    "dead_letter": DeadLetter,
+    "model_event": ModelEvent,
+}

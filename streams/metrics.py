@@ -1,0 +1,54 @@
+"""Prometheus metrics of the worker."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+if TYPE_CHECKING:
+    from model.predictor import Predictor
+    from streams.pipeline import BatchResult
+
+logger = logging.getLogger(__name__)
+
+MESSAGES_IN = Counter("tickcast_messages_in_total", "Price messages read from the prices topic.")
+FORECASTS_OUT = Counter("tickcast_forecasts_out_total", "Forecasts sent to the forecasts topic.")
+DUPLICATES = Counter("tickcast_duplicates_total", "Exact duplicate closes ignored.")
+DLQ = Counter("tickcast_dlq_total", "Messages sent to the dead-letter topic.")
+DRIFT_ALERTS = Counter("tickcast_drift_alerts_total", "Drift alerts sent.", ["state"])
+BATCH_LATENCY = Histogram(
+    "tickcast_inference_seconds",
+    "Time to process one micro-batch (decode, window, infer, drift).",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+BATCH_SIZE = Histogram(
+    "tickcast_batch_size",
+    "Messages per micro-batch.",
+    buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500),
+)
+MODEL_VERSION = Gauge("tickcast_model_version", "Version of the model in use.", ["model"])
+
+
+def record_batch(result: BatchResult, size: int, seconds: float) -> None:
+    MESSAGES_IN.inc(size)
+    FORECASTS_OUT.inc(len(result.forecasts))
+    DUPLICATES.inc(result.duplicates)
+    DLQ.inc(len(result.dead_letters))
+    for alert in result.alerts:
+        DRIFT_ALERTS.labels(alert.state).inc()
+    BATCH_LATENCY.observe(seconds)
+    BATCH_SIZE.observe(size)
+
+
+def model_version(predictor: Predictor) -> None:
+    version = float(predictor.version) if predictor.version.isdigit() else 0.0
+    MODEL_VERSION.labels(predictor.name).set(version)
+
+
+def serve(port: int) -> None:
+    """Expose /metrics on `port` (0 disables)."""
+    if port:
+        start_http_server(port, addr="127.0.0.1")
+        logger.info("Prometheus metrics on http://127.0.0.1:%d/metrics", port)

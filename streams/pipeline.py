@@ -1,0 +1,186 @@
+"""One micro-batch of raw price messages in; forecasts, alerts, dead letters and new state out.
+
+Pure apart from the Predictor's forward pass: no Kafka here, so the Faust agent, the local
+backtest engine and the tests all run exactly this code.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date
+
+import numpy as np
+from pydantic import ValidationError
+
+from model.drift import assess_drift
+from model.predictor import Predictor
+from producers.calendar import next_trading_day
+from schemas.messages import DeadLetter, DriftAlert, Forecast, PriceTick
+from streams.alerts import DriftState, step
+from streams.windows import Outcome, Window, apply_close
+from tickcast.config import DriftSettings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A raw message as it came off the topic."""
+
+    key: bytes | None
+    value: bytes | None
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class TickerState:
+    """What the worker keeps per ticker: the window and the drift state."""
+
+    window: Window = Window()
+    drift: DriftState = DriftState()
+
+    def to_json(self) -> dict:
+        return {"window": self.window.to_json(), "drift": self.drift.to_json()}
+
+    @classmethod
+    def from_json(cls, data: dict | None) -> TickerState:
+        if not data:
+            return cls()
+        return cls(Window.from_json(data["window"]), DriftState.from_json(data.get("drift")))
+
+
+@dataclass
+class BatchResult:
+    forecasts: list[Forecast] = field(default_factory=list)
+    alerts: list[DriftAlert] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    states: dict[str, TickerState] = field(default_factory=dict)  # changed tickers only
+    accepted: int = 0
+    duplicates: int = 0
+
+
+class BadMessage(ValueError):
+    """A message that cannot become a PriceTick; its text is the DLQ reason."""
+
+
+def decode(message: Incoming) -> PriceTick:
+    """Strictly parse a price message: wrong types, NaN and unknown versions are rejected."""
+    if not message.value:
+        raise BadMessage("empty message")
+    try:
+        tick = PriceTick.model_validate_json(message.value, strict=True)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'message'}: {e['msg']}" for e in exc.errors()
+        )
+        raise BadMessage(f"invalid price message: {problems}") from exc
+    key = message.key.decode("utf-8", "replace") if message.key is not None else None
+    if key is not None and key != tick.ticker:
+        raise BadMessage(f"message key {key!r} does not match ticker {tick.ticker!r}")
+    return tick
+
+
+def dead_letter(message: Incoming, error: str) -> DeadLetter:
+    return DeadLetter(
+        source_topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        key=message.key.decode("utf-8", "replace") if message.key is not None else None,
+        payload=(message.value or b"").decode("utf-8", "replace"),
+        error=error,
+    )
+
+
+@dataclass(frozen=True)
+class _Pending:
+    ticker: str
+    as_of: date
+    closes: np.ndarray
+
+
+def process_batch(
+    batch: Sequence[Incoming],
+    lookup: Callable[[str], TickerState],
+    predictor: Predictor,
+    drift: DriftSettings,
+) -> BatchResult:
+    """Apply every message in order, then forecast all full windows in one forward pass."""
+    result = BatchResult()
+    states: dict[str, TickerState] = {}
+    pending: list[_Pending] = []
+    size = predictor.window
+    for message in batch:
+        try:
+            tick = decode(message)
+        except BadMessage as exc:
+            result.dead_letters.append(dead_letter(message, str(exc)))
+            continue
+        state = states.get(tick.ticker) or lookup(tick.ticker)
+        window, outcome = apply_close(state.window, tick.date, tick.close, size)
+        if outcome is Outcome.DUPLICATE:
+            result.duplicates += 1
+            continue
+        if outcome is not Outcome.APPENDED:
+            held = f"window holds {state.window.dates[0]}..{state.window.last_date}"
+            result.dead_letters.append(
+                dead_letter(message, f"{outcome.value} for {tick.date} ({held})")
+            )
+            continue
+        result.accepted += 1
+        states[tick.ticker] = replace(state, window=window)
+        if len(window) == size:
+            pending.append(_Pending(tick.ticker, tick.date, window.array()))
+    if pending:
+        _forecast(pending, states, predictor, drift, result)
+    result.states = states
+    return result
+
+
+def _forecast(
+    pending: list[_Pending],
+    states: dict[str, TickerState],
+    predictor: Predictor,
+    drift: DriftSettings,
+    result: BatchResult,
+) -> None:
+    windows = np.stack([p.closes for p in pending])
+    returns = predictor.predict_returns(windows)
+    prices = windows[:, -1] * np.exp(returns)
+    # Drift state runs in message order, so replaying a batch in one go or one by one agrees.
+    running = {ticker: state.drift for ticker, state in states.items()}
+    for item, ret, price in zip(pending, returns.tolist(), prices.tolist(), strict=True):
+        report = assess_drift(item.closes, predictor.drift_baseline, drift, item.ticker)
+        new_state, alert = step(
+            running[item.ticker], report.drift, drift.enter_after, drift.recover_after
+        )
+        running[item.ticker] = new_state
+        result.forecasts.append(
+            Forecast(
+                ticker=item.ticker,
+                as_of=item.as_of,
+                target_date=next_trading_day(item.as_of),
+                predicted_close=price,
+                predicted_return=ret,
+                last_close=float(item.closes[-1]),
+                model_name=predictor.name,
+                model_version=predictor.version,
+                drift=report,
+            )
+        )
+        if alert:
+            result.alerts.append(
+                DriftAlert(
+                    ticker=item.ticker,
+                    as_of=item.as_of,
+                    state=alert,
+                    statistics=report.statistics,
+                    model_name=predictor.name,
+                    model_version=predictor.version,
+                )
+            )
+    for ticker, drift_state in running.items():
+        states[ticker] = replace(states[ticker], drift=drift_state)

@@ -1,0 +1,73 @@
+"""Read a bus topic as a downstream consumer would, and render its messages as text."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+
+from aiokafka import AIOKafkaConsumer
+
+from streams.topics import topic_names
+from tickcast.config import KafkaSettings
+
+logger = logging.getLogger(__name__)
+
+TOPICS = {"forecasts": "forecasts", "drift-alerts": "drift_alerts", "dlq": "dlq"}
+
+
+def render(kind: str, message: dict) -> str:
+    """One line per message, for people."""
+    if kind == "forecasts":
+        change = message["predicted_return"] * 100
+        drift = " DRIFT" if message["drift"]["drift"] else ""
+        return (
+            f"{message['as_of']} {message['ticker']:<10} close {message['last_close']:.4f} -> "
+            f"{message['target_date']} forecast {message['predicted_close']:.4f} ({change:+.2f}%) "
+            f"v{message['model_version']}{drift}"
+        )
+    if kind == "drift-alerts":
+        stats = ", ".join(
+            f"{s['name']} {s['value']:.3g} ({s['threshold']})"
+            for s in message["statistics"]
+            if s["drift"]
+        )
+        return f"{message['as_of']} {message['ticker']:<10} drift {message['state'].upper()}: {stats or 'calm'}"
+    return (
+        f"{message['source_topic']}[{message['partition']}]@{message['offset']} "
+        f"{message['error']} | {message['payload'][:120]}"
+    )
+
+
+async def consume(
+    kafka: KafkaSettings,
+    bootstrap: str,
+    kind: str,
+    from_beginning: bool,
+    on_message: Callable[[dict], None],
+    limit: int = 0,
+    idle_seconds: float = 0.0,
+) -> int:
+    """Call `on_message` for each message of `kind` (no consumer group); returns the count."""
+    topic = topic_names(kafka)[TOPICS[kind]]
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest" if from_beginning else "latest",
+    )
+    await consumer.start()
+    seen = 0
+    try:
+        while not limit or seen < limit:
+            timeout = idle_seconds or None
+            try:
+                record = await asyncio.wait_for(consumer.getone(), timeout)
+            except TimeoutError:
+                break
+            on_message(json.loads(record.value))
+            seen += 1
+    finally:
+        await consumer.stop()
+    return seen

@@ -1,0 +1,34 @@
+"""`tickcast schemas`: write the bus contracts as JSON Schema, for teams without Python."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import typer
+
+from schemas.messages import BUS_MESSAGES
+from tickcast.cli.common import note
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas" / "json"
+
+
+def schema_files() -> dict[str, str]:
+    """File name -> JSON Schema text of every bus message, as committed in schemas/json."""
+    files = {}
+    for stem, model in BUS_MESSAGES.items():
+        schema = model.model_json_schema(mode="validation")
+        schema["$id"] = f"urn:tickcast:schema:{stem}:v1"
+        files[f"{stem}.v1.json"] = json.dumps(schema, indent=2, sort_keys=True) + "\n"
+    return files
+
+
+def write(out: Path = typer.Option(SCHEMA_DIR, help="Folder to write the .json files into.")) -> None:
+    """Generate one JSON Schema file per bus message."""
+    out.mkdir(parents=True, exist_ok=True)
+    for name, text in schema_files().items():
+        (out / name).write_text(text)
+        note(f"wrote {out / name}")

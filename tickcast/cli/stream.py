@@ -1,0 +1,163 @@
+"""`tickcast broker`, `produce`, `worker` and `tail`: the bus from the command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import time
+from datetime import datetime
+from enum import StrEnum
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from tickcast.cli.common import (
+    DATE_FORMATS,
+    as_date,
+    err,
+    fail,
+    load,
+    note,
+    settings,
+    setup_logging,
+    user_errors,
+)
+from tickcast.cli.data import SOURCE_HELP
+from tickcast.config import Settings
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BROKER_PORT = 9092
+
+
+def bootstrap_or_fail(cfg: Settings) -> str:
+    if not cfg.kafka.bootstrap_servers:
+        fail(
+            "no Kafka: set KAFKA_BOOTSTRAP_SERVERS=host:port, or start one with `tickcast broker` "
+            "(or run everything with `make up`)"
+        )
+    return cfg.kafka.bootstrap_servers
+
+
+def broker(
+    port: int = typer.Option(DEFAULT_BROKER_PORT, help="Port on 127.0.0.1; 0 picks a free one."),
+    verbose: bool = typer.Option(False, "-v", "--verbose"),
+) -> None:
+    """Run the embedded Kafka-compatible broker (Tansu, memory storage) until Ctrl-C."""
+    from streams.broker import BrokerError, EmbeddedBroker
+
+    setup_logging(verbose)
+    try:
+        embedded = EmbeddedBroker(port=port).start()
+    except BrokerError as exc:
+        fail(str(exc))
+    note(f"broker on {embedded.bootstrap}; topics live until it stops. In other shells:")
+    note(f"  export KAFKA_BOOTSTRAP_SERVERS={embedded.bootstrap}")
+    stop = {"now": False}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.update(now=True))
+    try:
+        while not stop["now"] and embedded.process and embedded.process.poll() is None:
+            time.sleep(0.2)
+    finally:
+        embedded.stop()
+    note("broker stopped")
+
+
+def produce(
+    source: str = typer.Option(None, "--source", help=SOURCE_HELP),
+    tickers: str = typer.Option(None, "--tickers", help="Comma-separated."),
+    start: datetime = typer.Option(None, formats=DATE_FORMATS, help="First date."),
+    end: datetime = typer.Option(None, formats=DATE_FORMATS, help="Last date."),
+    rate: float = typer.Option(
+        None, "--rate", min=0.001, help="Closes per second (default: flat out)."
+    ),
+    follow: bool = typer.Option(False, "--follow", help="Keep polling the source for new closes."),
+    poll_seconds: float = typer.Option(3600.0, help="With --follow: seconds between polls."),
+    verbose: bool = typer.Option(False, "-v", "--verbose"),
+) -> None:
+    """Publish closes to the prices topic in date order, keyed by ticker."""
+    from producers.publish import PublishedLedger, publish, ticks_in_order
+    from streams.topics import ensure_topics, topic_names
+
+    setup_logging(verbose)
+    cfg = settings()
+    bootstrap = bootstrap_or_fail(cfg)
+    topic = topic_names(cfg.kafka)["prices"]
+    ledger = PublishedLedger(cfg.data.dir / "published.json")
+    asyncio.run(ensure_topics(cfg.kafka, bootstrap))
+    while True:
+        with user_errors():
+            data = load(cfg, source, tickers, as_date(start), as_date(end))
+        ticks = ticks_in_order(data.frames, data.source, ledger.read(topic) if follow else None)
+        with Progress(
+            TextColumn("publishing"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            transient=True,
+        ) as bar:
+            task = bar.add_task("publish", total=len(ticks))
+            report = asyncio.run(
+                publish(
+                    ticks, bootstrap, topic, rate, lambda sent, _: bar.update(task, completed=sent)
+                )
+            )
+        ledger.update(topic, report.last_date)
+        counts = ", ".join(f"{t} {n}" for t, n in report.per_ticker.items()) or "nothing new"
+        note(f"published {report.sent} closes to {topic} in {report.seconds:.1f}s: {counts}")
+        if not follow:
+            return
+        time.sleep(poll_seconds)
+
+
+def worker(
+    model: str = typer.Option(
+        None, "--model", help="Alias or version to load (default: champion)."
+    ),
+    verbose: bool = typer.Option(False, "-v", "--verbose"),
+) -> None:
+    """Run the Faust worker: windows, forecasts, drift alerts, until Ctrl-C."""
+    from streams.worker import run_worker
+
+    setup_logging(verbose)
+    cfg = settings()
+    bootstrap = bootstrap_or_fail(cfg)
+    with user_errors():
+        run_worker(cfg, bootstrap, model, loglevel="INFO" if verbose else "WARNING")
+
+
+class TailTopic(StrEnum):
+    forecasts = "forecasts"
+    drift_alerts = "drift-alerts"
+    dlq = "dlq"
+
+
+def tail(
+    topic: TailTopic = typer.Argument(..., help="forecasts, drift-alerts or dlq."),
+    from_beginning: bool = typer.Option(False, "--from-beginning", help="Replay the whole topic."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON message per line."),
+    limit: int = typer.Option(0, min=0, help="Stop after this many messages (0: never)."),
+    idle_seconds: float = typer.Option(0.0, min=0.0, help="Stop after this long with no message."),
+    verbose: bool = typer.Option(False, "-v", "--verbose"),
+) -> None:
+    """Print messages as a downstream consumer would see them."""
+    from streams.tail import consume, render
+
+    setup_logging(verbose)
+    cfg = settings()
+    bootstrap = bootstrap_or_fail(cfg)
+
+    def show(message: dict) -> None:
+        text = json.dumps(message) if as_json else render(topic.value, message)
+        typer.echo(text)
+
+    try:
+        asyncio.run(
+            consume(cfg.kafka, bootstrap, topic.value, from_beginning, show, limit, idle_seconds)
+        )
+    except KeyboardInterrupt:
+        pass
