@@ -69,6 +69,7 @@ def create_app(settings: Settings, bootstrap: str, predictor: Predictor) -> faus
         "ticker-state",
         partitions=kafka.partitions,
         use_partitioner=True,
+        key_type=bytes,  # raw keys: the same bytes, so the same partition, as the prices key
     )
     holder = PredictorHolder(predictor)
     metrics.model_version(predictor)

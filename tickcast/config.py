@@ -93,8 +93,12 @@ class KafkaSettings(BaseModel, frozen=True):
     batch_size: int = Field(500, ge=1, le=10_000, description="Most closes per inference batch.")
     batch_window_ms: int = Field(20, ge=0, le=5_000, description="Longest wait to fill a batch.")
     metrics_port: int = Field(9108, ge=0, le=65535, description="Prometheus; 0 disables.")
-    session_timeout_s: float = Field(10.0, gt=0, description="A dead worker's partitions move after this.")
-    rebalance_timeout_s: float = Field(10.0, gt=0, description="Longest wait for a group to (re)form.")
+    session_timeout_s: float = Field(
+        10.0, gt=0, description="A dead worker's partitions move after this."
+    )
+    rebalance_timeout_s: float = Field(
+        10.0, gt=0, description="Longest wait for a group to (re)form."
+    )
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"

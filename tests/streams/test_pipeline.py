@@ -1,0 +1,222 @@
+"""process_batch: raw price messages in; forecasts, drift alerts, dead letters and state out."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from itertools import cycle
+
+import numpy as np
+import pytest
+import torch
+
+from model.bundle import ModelBundle
+from model.drift import build_baselines
+from model.features import ReturnScaler
+from model.predictor import Predictor
+from producers.calendar import next_trading_day, trading_days
+from schemas.messages import PriceTick
+from streams.pipeline import Incoming, TickerState, process_batch
+from tickcast.config import DriftSettings
+
+TICKERS = ["AAA", "BBB", "CCC"]
+N = 200
+WINDOW = 60
+DAYS = [d.date() for d in trading_days(date(2019, 1, 2), date(2021, 12, 30))]
+DRIFT = DriftSettings()
+NAME = "tickcast-lstm"
+NAMES = {"ks_pvalue", "volatility_ratio", "mean_return_z"}
+RTOL = 1e-8  # float32 forward pass: about 6e-10 apart between batch shapes
+
+
+def _closes(n: int, vol: float, seed: int, start: float = 20.0) -> np.ndarray:
+    return start * np.exp(np.cumsum(np.random.default_rng(seed).normal(0.0, vol, n)))
+
+
+def _tick(ticker: str, day: date, close: float) -> bytes:
+    return PriceTick(ticker=ticker, date=day, close=close, source="test").model_dump_json().encode()
+
+
+def _incoming(items: list[tuple[bytes | None, bytes | None]]) -> list[Incoming]:
+    return [Incoming(k, v, "prices", i % 3, 1000 + i) for i, (k, v) in enumerate(items)]
+
+
+@pytest.fixture(scope="module")
+def predictor() -> Predictor:
+    calm = {t: _closes(1000, 0.01, seed) for seed, t in enumerate([*TICKERS, "CALM"])}
+    bundle = ModelBundle.build(WINDOW, 8, 1, 0.0, ReturnScaler(0.0, 0.02), build_baselines(calm))
+    torch.manual_seed(0)  # a non-zero head, so each forecast depends on its whole window
+    torch.nn.init.normal_(bundle.net.head.weight, std=0.5)
+    return Predictor(name=NAME, version="1", bundle=bundle, params={}, metrics={}, tags={})
+
+
+@pytest.fixture(scope="module")
+def series() -> dict[str, np.ndarray]:
+    return {t: _closes(N, 0.015, 100 + i) for i, t in enumerate(TICKERS)}
+
+
+def _messages(series: dict[str, np.ndarray]) -> list[Incoming]:
+    items = [
+        (t.encode(), _tick(t, DAYS[i], float(c[i]))) for i in range(N) for t, c in series.items()
+    ]
+    return _incoming(items)
+
+
+def _replay(messages, predictor, sizes, states=None):
+    states = {} if states is None else states
+    forecasts, alerts, dead, duplicates, sizes, start = [], [], [], 0, cycle(sizes), 0
+    while start < len(messages):
+        batch = messages[start : start + next(sizes)]
+        start += len(batch)
+        result = process_batch(batch, lambda t: states.get(t, TickerState()), predictor, DRIFT)
+        states.update(result.states)
+        forecasts += result.forecasts
+        alerts += result.alerts
+        dead += result.dead_letters
+        duplicates += result.duplicates
+    return forecasts, alerts, dead, duplicates, states
+
+
+def test_forecasts_match_predictor_on_each_window(predictor, series):
+    sizes = [1, 5, 17, 50, 3, 130]
+    forecasts, _, dead, duplicates, states = _replay(_messages(series), predictor, sizes)
+    assert len(forecasts) == len(TICKERS) * (N - WINDOW + 1)
+    assert dead == [] and duplicates == 0
+    returns = []
+    for ticker, closes in series.items():
+        mine = [f for f in forecasts if f.ticker == ticker]
+        assert [f.as_of for f in mine] == DAYS[WINDOW - 1 : N]
+        windows = np.stack([closes[i - WINDOW + 1 : i + 1] for i in range(WINDOW - 1, N)])
+        expected = predictor.predict(windows)
+        np.testing.assert_allclose([f.predicted_close for f in mine], expected, rtol=RTOL)
+        np.testing.assert_allclose([f.last_close for f in mine], windows[:, -1], rtol=1e-12)
+        for f in mine:
+            assert f.target_date == next_trading_day(f.as_of) > f.as_of
+            assert f.predicted_return == pytest.approx(np.log(f.predicted_close / f.last_close))
+            assert (f.model_name, f.model_version) == (NAME, "1")
+            assert f.drift.baseline == ticker
+        returns += [f.predicted_return for f in mine]
+        assert states[ticker].window.closes == tuple(closes[-WINDOW:])
+    assert np.std(returns) > 0  # the check above compares real, window-dependent forecasts
+
+
+def test_micro_batching_changes_nothing(predictor, series):
+    messages = _messages(series)
+    whole = _replay(messages, predictor, [len(messages)])
+    sevens = _replay(messages, predictor, [7])
+    assert len(whole[0]) == len(sevens[0]) == len(TICKERS) * (N - WINDOW + 1)
+    # The float32 network may round the last bit differently for another batch shape.
+    floats = {"predicted_close", "predicted_return", "produced_at"}
+    for one, other in zip(whole[0], sevens[0], strict=True):
+        assert one.model_dump(exclude=floats) == other.model_dump(exclude=floats)
+        assert one.predicted_close == pytest.approx(other.predicted_close, rel=RTOL)
+    assert [a.model_dump(exclude={"produced_at"}) for a in whole[1]] == [
+        a.model_dump(exclude={"produced_at"}) for a in sevens[1]
+    ]
+    assert whole[4] == sevens[4]
+
+
+def _raw(ticker="AAA", day=DAYS[70], **fields) -> bytes:
+    return json.dumps({"ticker": ticker, "date": day.isoformat(), "source": "t", **fields}).encode()
+
+
+BAD = [
+    ("not json", b"AAA", b"not json", "Invalid JSON"),
+    ("empty", b"AAA", b"", "empty message"),
+    ("none", b"AAA", None, "empty message"),
+    ("missing close", b"AAA", _raw(), "close: Field required"),
+    ("string close", b"AAA", _raw(close="1.5"), "close: Input should be a valid number"),
+    ("nan", b"AAA", _raw(close=float("nan")), "close:"),
+    ("infinity", b"AAA", _raw(close=float("inf")), "finite"),
+    ("zero", b"AAA", _raw(close=0), "greater than 0"),
+    ("negative", b"AAA", _raw(close=-1), "greater than 0"),
+    ("version 2", b"AAA", _raw(close=1.0, schema_version=2), "schema_version"),
+    ("key", b"BBB", _raw(close=1.0), "does not match ticker 'AAA'"),
+    ("older date", b"AAA", _raw(day=DAYS[2], close=1.0), "older date"),
+    ("changed close", b"AAA", _raw(day=DAYS[40], close=123.0), "changed close"),
+]
+
+
+@pytest.fixture
+def held(predictor, series) -> dict[str, TickerState]:
+    """AAA after DAYS[0..64]: its window holds DAYS[5..64]."""
+    items = [(b"AAA", _tick("AAA", DAYS[i], float(series["AAA"][i]))) for i in range(65)]
+    return _replay(_incoming(items), predictor, [65])[4]
+
+
+def _valid(series, i: int) -> tuple[bytes, bytes]:
+    return b"AAA", _tick("AAA", DAYS[i], float(series["AAA"][i]))
+
+
+@pytest.mark.parametrize(("key", "value", "reason"), [c[1:] for c in BAD], ids=[c[0] for c in BAD])
+def test_bad_message_goes_to_dlq_between_valid_ones(predictor, series, held, key, value, reason):
+    batch = _incoming([_valid(series, 65), (key, value), _valid(series, 66)])
+    result = process_batch(batch, lambda t: held.get(t, TickerState()), predictor, DRIFT)
+    assert [f.as_of for f in result.forecasts] == [DAYS[65], DAYS[66]]
+    assert result.accepted == 2 and result.duplicates == 0
+    [letter] = result.dead_letters
+    assert reason in letter.error
+    assert (letter.source_topic, letter.partition, letter.offset) == ("prices", 1, 1001)
+    assert letter.key == (key.decode() if key is not None else None)
+    assert letter.payload == (value or b"").decode()
+    assert result.states["AAA"].window.dates[-1] == DAYS[66]
+
+
+def test_exact_duplicate_is_counted_not_forecast_nor_dead(predictor, series, held):
+    batch = _incoming([_valid(series, i) for i in (64, 30, 65, 65)])
+    result = process_batch(batch, lambda t: held.get(t, TickerState()), predictor, DRIFT)
+    assert result.duplicates == 3
+    assert result.dead_letters == []
+    assert [f.as_of for f in result.forecasts] == [DAYS[65]]
+    assert result.accepted == 1
+
+
+def test_all_bad_kinds_interleaved_with_valid_messages(predictor, series, held):
+    items, valid_days = [], []
+    for n, (_, key, value, _) in enumerate(BAD):
+        items += [_valid(series, 65 + n), (key, value), _valid(series, 64 + n)]  # last is a dup
+        valid_days.append(DAYS[65 + n])
+    batch = _incoming(items)
+    forecasts, _, dead, duplicates, states = _replay(batch, predictor, [4, 9], dict(held))
+    assert [f.as_of for f in forecasts] == valid_days
+    assert duplicates == len(BAD)
+    assert [d.offset for d in dead] == [m.offset for m in batch[1::3]]
+    for letter, (_, key, value, reason) in zip(dead, BAD, strict=True):
+        assert reason in letter.error
+        assert letter.key == (key.decode() if key is not None else None)
+        assert letter.payload == (value or b"").decode()
+    assert states["AAA"].window.last_date == valid_days[-1]
+
+
+ONSET_FLICKER = pytest.mark.xfail(
+    strict=True,
+    reason="defaults enter on one early drifted window; 6 calm windows later it recovers and "
+    "re-enters: two alert pairs for one regime change (about 15% of seeds)",
+)
+
+
+@pytest.mark.parametrize("seed", [12, 13, pytest.param(11, marks=ONSET_FLICKER)])
+def test_one_alert_on_entering_drift_and_one_on_recovering(predictor, seed):
+    calm1, wild, calm2 = 150, 80, 200
+    rng = np.random.default_rng(seed)
+    returns = np.concatenate(
+        [rng.normal(0, 0.01, calm1), rng.normal(0, 0.04, wild), rng.normal(0, 0.01, calm2)]
+    )
+    closes = 30.0 * np.exp(np.cumsum(returns))
+    batch = _incoming([(b"CALM", _tick("CALM", DAYS[i], float(c))) for i, c in enumerate(closes)])
+    forecasts, alerts, dead, _, states = _replay(batch, predictor, [25])
+    assert dead == [] and len(forecasts) == len(closes) - WINDOW + 1
+    assert [a.state for a in alerts] == ["entered", "recovered"]
+    entered, recovered = alerts
+    assert DAYS[calm1] < entered.as_of <= DAYS[calm1 + wild]
+    assert DAYS[calm1 + wild] < recovered.as_of
+    assert not any(f.drift.drift for f in forecasts if f.as_of < DAYS[calm1])
+    by_day = {f.as_of: f for f in forecasts}
+    for alert, drifting in ((entered, True), (recovered, False)):
+        assert {s.name for s in alert.statistics} == NAMES
+        assert alert.statistics == by_day[alert.as_of].drift.statistics
+        assert by_day[alert.as_of].drift.drift is drifting
+        assert (alert.ticker, alert.model_name, alert.model_version) == ("CALM", NAME, "1")
+    vol = {s.name: s for s in entered.statistics}["volatility_ratio"]
+    assert vol.drift and vol.value > DRIFT.vol_ratio_high
+    assert not states["CALM"].drift.drifting

@@ -1,0 +1,166 @@
+"""The Faust worker against the embedded broker: forecasts, DLQ, restart, drift alerts, hot swap."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from model.predictor import Predictor
+from producers.calendar import next_trading_day, trading_days
+from producers.publish import ticks_in_order
+from producers.sources import load_prices
+from schemas.messages import ModelEvent
+from tests.streams.conftest import Bus, tick_json
+
+pytestmark = pytest.mark.broker
+
+
+def synthetic_ticks(bus: Bus, tickers: list[str], n: int) -> tuple[list[tuple[str, bytes]], dict]:
+    data = load_prices(
+        "synthetic", tickers, bus.settings.data, date(2019, 1, 2), date(2021, 12, 30)
+    )
+    frames = {t: f.iloc[:n].reset_index(drop=True) for t, f in data.frames.items()}
+    ticks = ticks_in_order(frames, "synthetic")
+    return [(t.ticker, t.model_dump_json().encode()) for t in ticks], frames
+
+
+def test_every_close_after_warm_up_gets_one_forecast(bus: Bus) -> None:
+    messages, frames = synthetic_ticks(bus, ["AAA", "BBB", "CCC"], 200)
+    bus.start_worker()
+    bus.publish(messages)
+    forecasts = bus.collect("forecasts", 3 * 141)
+
+    assert len(forecasts) == 3 * 141
+    predictor = Predictor.load(bus.settings)
+    for ticker, frame in frames.items():
+        mine = sorted((f for f in forecasts if f["ticker"] == ticker), key=lambda f: f["as_of"])
+        assert len(mine) == 141
+        closes = frame["close"].to_numpy()
+        windows = np.stack([closes[i : i + 60] for i in range(141)])
+        expected = predictor.predict(windows)
+        np.testing.assert_allclose([f["predicted_close"] for f in mine], expected, rtol=1e-9)
+        assert [f["as_of"] for f in mine] == [d.date().isoformat() for d in frame["date"][59:200]]
+        for forecast in mine:
+            as_of = date.fromisoformat(forecast["as_of"])
+            target = date.fromisoformat(forecast["target_date"])
+            assert target == next_trading_day(as_of)
+            assert len(trading_days(target, target)) == 1  # a B3 session
+            assert forecast["model_version"] == predictor.version
+
+
+def test_bad_messages_go_to_the_dlq_and_valid_ones_still_forecast(bus: Bus) -> None:
+    days = [d.date().isoformat() for d in trading_days(date(2024, 1, 2), date(2024, 6, 28))][:65]
+    closes = 10 * np.exp(np.cumsum(np.random.default_rng(1).normal(0, 0.01, 65)))
+    valid = [("GOOD", tick_json("GOOD", d, float(c))) for d, c in zip(days, closes, strict=True)]
+    bad = [
+        ("GOOD", b"this is not json"),
+        ("GOOD", b'{"ticker": "GOOD", "date": "2024-01-02", "source": "test"}'),
+        ("GOOD", tick_json("GOOD", "2024-07-01", "1.5")),
+        ("GOOD", b'{"ticker": "GOOD", "date": "2024-07-01", "close": NaN, "source": "t"}'),
+        ("GOOD", tick_json("GOOD", "2024-07-01", -2.0)),
+        ("GOOD", tick_json("GOOD", "2024-07-01", 3.0, schema_version=2)),
+        ("OTHER", tick_json("GOOD", "2024-07-01", 3.0)),
+    ]
+    # After the window holds days[:62]: an older date it never held, and a changed close.
+    late = [
+        ("GOOD", tick_json("GOOD", "2023-12-28", 9.0)),
+        ("GOOD", tick_json("GOOD", days[61], float(closes[61]) * 1.5)),
+        ("GOOD", tick_json("GOOD", days[61], float(closes[61]))),
+    ]  # exact duplicate
+    stream = valid[:30] + bad + valid[30:62] + late + valid[62:]
+    bus.start_worker()
+    bus.publish(stream)
+
+    forecasts = bus.collect("forecasts", 65 - 59)
+    letters = bus.collect("dlq", len(bad) + 2)
+    assert [f["as_of"] for f in forecasts] == days[59:]  # every valid close after warm-up
+    reasons = [letter["error"] for letter in letters]
+    for fragment in (
+        "invalid price message",
+        "close: Field required",
+        "close: Input should be a valid number",
+        "schema_version",
+        "does not match ticker",
+        "older date",
+        "changed close",
+    ):
+        assert any(fragment in reason for reason in reasons), (fragment, reasons)
+    assert any("greater than 0" in r for r in reasons) and sum("close:" in r for r in reasons) >= 4
+    assert all(letter["source_topic"] == bus.topic("prices") for letter in letters)
+    assert {letter["payload"] for letter in letters} >= {b"this is not json".decode()}
+    assert len(letters) == len(bad) + 2  # the exact duplicate is not dead, just ignored
+    assert all(p.poll() is None for p in bus.processes)  # the worker survived
+
+
+def test_a_killed_worker_resumes_from_the_changelog(bus: Bus) -> None:
+    messages, _ = synthetic_ticks(bus, ["AAA"], 150)
+    first = bus.start_worker("first.log")
+    bus.publish(messages[:100])
+    assert len(bus.collect("forecasts", 41)) == 41
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    bus.start_worker("second.log")
+    bus.publish(messages[100:])  # 50 closes: too few to warm up an empty window
+    expected = {json.loads(v)["date"] for _, v in messages[59:150]}
+    seen = bus.collect_until("forecasts", lambda got: {f["as_of"] for f in got} >= expected)
+    assert {f["as_of"] for f in seen} == expected  # after de-duplicating, none is missing
+
+
+def test_a_volatility_regime_change_alerts_once_each_way(bus: Bus) -> None:
+    rng = np.random.default_rng(11)
+    vol = np.r_[np.full(120, 0.015), np.full(80, 0.06), np.full(160, 0.015)]
+    closes = 20 * np.exp(np.cumsum(rng.normal(0, 1, vol.size) * vol))
+    days = trading_days(date(2020, 1, 2), date(2022, 12, 30))[: vol.size]
+    frame = pd.DataFrame(
+        {
+            "date": days,
+            "open": closes,
+            "high": closes,
+            "low": closes,
+            "close": closes,
+            "volume": 1.0,
+        }
+    )
+    ticks = ticks_in_order({"REGIME": frame}, "synthetic")
+    bus.start_worker()
+    bus.publish([(t.ticker, t.model_dump_json().encode()) for t in ticks])
+    assert len(bus.collect("forecasts", vol.size - 59)) == vol.size - 59
+    alerts = bus.collect("drift-alerts", 10, timeout_s=5)
+    assert [a["state"] for a in alerts] == ["entered", "recovered"]
+    assert alerts[0]["as_of"] > days[120].date().isoformat()
+    assert any(s["drift"] for s in alerts[0]["statistics"])
+
+
+def test_a_model_event_swaps_the_model_without_restart(bus: Bus) -> None:
+    from model.training import train
+    from tests.utils.factories import ar1_frame, price_data
+
+    messages, _ = synthetic_ticks(bus, ["AAA"], 160)
+    bus.start_worker()
+    bus.publish(messages[:80])
+    before = bus.collect("forecasts", 21)
+    assert {f["model_version"] for f in before} == {"1"}
+    new = train(
+        price_data({"NEW": ar1_frame(n=300, seed=9)}), bus.settings, progress=False, promote=False
+    )
+    bus.publish(
+        [
+            (
+                "tickcast-lstm",
+                ModelEvent(model_name="tickcast-lstm", model_version=new.model_version)
+                .model_dump_json()
+                .encode(),
+            )
+        ],
+        topic="model_events",
+    )
+    time.sleep(3)  # the worker loads the new version in the background
+    bus.publish(messages[80:])
+    after = bus.collect("forecasts", 101)
+    assert after[-1]["model_version"] == new.model_version

@@ -1,0 +1,5 @@
+"""`python -m tickcast` is the `tickcast` command."""
+
+from tickcast.cli import app
+
+app()
