@@ -4,7 +4,10 @@ VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 
-.PHONY: install test lint format bench clean
+SOURCE ?=
+TICKERS ?=
+
+.PHONY: up install test lint format bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +19,10 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 install: $(VENV)/.installed
+
+# The main job: embedded broker (unless KAFKA_BOOTSTRAP_SERVERS), champion, worker, producer.
+up: install
+	$(BIN)/tickcast up $(if $(SOURCE),--source $(SOURCE)) $(if $(TICKERS),--tickers $(TICKERS))
 
 test: install
 	$(BIN)/pytest

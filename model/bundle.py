@@ -54,7 +54,8 @@ class ModelBundle:
     def predict_returns(self, windows: np.ndarray) -> np.ndarray:
         """Unscaled next log returns for validated N x window closes, in one forward pass."""
         self.net.eval()
-        x = torch.from_numpy(window_features(windows, self.scaler))
+        dtype = next(self.net.parameters()).dtype
+        x = torch.from_numpy(window_features(windows, self.scaler, np.float64)).to(dtype)
         return self.scaler.inverse_transform(self.net(x).numpy())
 
     def predict_prices(self, windows: np.ndarray) -> np.ndarray:
@@ -84,7 +85,8 @@ class ModelBundle:
             )
         net = LSTMForecaster(**config["hparams"])
         net.load_state_dict(torch.load(directory / WEIGHTS, weights_only=True))
-        net.eval()
+        # Serving runs in float64: a forecast then does not depend on the batch it came in.
+        net.double().eval()
         raw = json.loads((directory / BASELINE).read_text())
         baselines = {name: ReturnBaseline.from_dict(data) for name, data in raw.items()}
         return cls(

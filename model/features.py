@@ -60,8 +60,10 @@ class ReturnScaler:
         return asdict(self)
 
 
-def window_features(windows: np.ndarray, scaler: ReturnScaler) -> np.ndarray:
-    """N x W closes -> N x (W-1) x 2 float32: scaled returns, and log distance to the last close.
+def window_features(
+    windows: np.ndarray, scaler: ReturnScaler, dtype: type = np.float32
+) -> np.ndarray:
+    """N x W closes -> N x (W-1) x 2: scaled returns, and log distance to the last close.
 
     The second channel tells where each past close sits relative to today, in units of a
     typical daily move; it is the window divided by its last close, made scale-free.
@@ -69,7 +71,7 @@ def window_features(windows: np.ndarray, scaler: ReturnScaler) -> np.ndarray:
     windows = np.asarray(windows, dtype=np.float64)
     returns = log_returns(windows)
     level = np.log(windows[:, 1:] / windows[:, -1:]) / (scaler.std * np.sqrt(returns.shape[-1]))
-    return np.stack([scaler.transform(returns), level], axis=-1).astype(np.float32)
+    return np.stack([scaler.transform(returns), level], axis=-1).astype(dtype)
 
 
 def window_targets(

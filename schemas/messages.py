@@ -1,12 +1,11 @@
-"""Messages on the bus. Every message is keyed by ticker; its record timestamp is the trading date."""
+"""Messages on the bus: keyed by ticker, with the trading date as record timestamp."""
 
 from __future__ import annotations
 
 import datetime as dt
-import math
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.drift import DriftReport, DriftStatistic
 
@@ -33,17 +32,14 @@ class PriceTick(Message):
     open: float | None = None
     high: float | None = None
     low: float | None = None
-    close: float = Field(gt=0, description="The close the forecaster reads; finite and positive.")
+    close: float = Field(
+        gt=0,
+        allow_inf_nan=False,
+        description="The close the forecaster reads; finite, positive.",
+    )
     volume: float | None = None
     source: str = Field(description="yahoo, csv:PATH or synthetic.")
     produced_at: dt.datetime = Field(default_factory=utc_now)
-
-    @field_validator("close")
-    @classmethod
-    def _finite(cls, value: float) -> float:
-        if not math.isfinite(value):
-            raise ValueError("close must be a finite number")
-        return value
 
 
 class Forecast(Message):

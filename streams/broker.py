@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import logging
+import signal
 import socket
 import subprocess
 import time
@@ -10,6 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """Linux: a child gets SIGTERM when its parent dies, so nothing is left orphaned."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class BrokerError(RuntimeError):
@@ -74,6 +86,8 @@ class EmbeddedBroker:
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            preexec_fn=die_with_parent,
+            process_group=0,  # Ctrl-C goes to the owner, which stops the broker last
         )
         deadline = time.monotonic() + timeout_s
         while not port_open(self.host, self.port):

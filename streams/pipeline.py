@@ -40,8 +40,8 @@ class Incoming:
 class TickerState:
     """What the worker keeps per ticker: the window and the drift state."""
 
-    window: Window = Window()
-    drift: DriftState = DriftState()
+    window: Window = field(default_factory=Window)
+    drift: DriftState = field(default_factory=DriftState)
 
     def to_json(self) -> dict:
         return {"window": self.window.to_json(), "drift": self.drift.to_json()}

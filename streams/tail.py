@@ -33,7 +33,8 @@ def render(kind: str, message: dict) -> str:
             for s in message["statistics"]
             if s["drift"]
         )
-        return f"{message['as_of']} {message['ticker']:<10} drift {message['state'].upper()}: {stats or 'calm'}"
+        head = f"{message['as_of']} {message['ticker']:<10} drift {message['state'].upper()}"
+        return f"{head}: {stats or 'calm'}"
     return (
         f"{message['source_topic']}[{message['partition']}]@{message['offset']} "
         f"{message['error']} | {message['payload'][:120]}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -33,10 +34,8 @@ async def ensure_topics(kafka: KafkaSettings, bootstrap: str) -> None:
         if not missing:
             return
         new = [NewTopic(n, num_partitions=kafka.partitions, replication_factor=1) for n in missing]
-        try:
+        with contextlib.suppress(TopicAlreadyExistsError):  # another process was first
             await admin.create_topics(new)
-        except TopicAlreadyExistsError:
-            pass  # another process created them first
         logger.info("created topics %s with %d partitions", missing, kafka.partitions)
     finally:
         await admin.close()

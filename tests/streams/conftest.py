@@ -1,4 +1,4 @@
-"""Broker-backed fixtures: the embedded broker, a champion in a temporary store, worker processes."""
+"""Broker-backed fixtures: embedded broker, a champion in a temporary store, workers."""
 
 from __future__ import annotations
 

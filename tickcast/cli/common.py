@@ -32,8 +32,15 @@ QUIET_LOGGERS = (
 )
 
 
-def setup_logging(verbose: bool) -> None:
-    """INFO with -v; otherwise only warnings, and none of the libraries' chatter."""
+def setup_logging(verbose: bool, heavy: bool = False) -> None:
+    """INFO with -v; otherwise only warnings, and none of the libraries' chatter.
+
+    Lightning and MLflow set their loggers up when imported, so `heavy` imports them first.
+    """
+    if heavy:
+        import lightning  # noqa: F401
+        import mlflow  # noqa: F401
+
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -89,7 +89,7 @@ def train(
     """
     from model.training import train as run_training  # torch import: only when training
 
-    setup_logging(verbose)
+    setup_logging(verbose, heavy=True)
     with user_errors():
         cfg = _with_hyperparameters(
             settings(),
@@ -146,7 +146,7 @@ def evaluate(
     from model.evaluation import evaluate as run_evaluation
     from model.predictor import Predictor
 
-    setup_logging(verbose)
+    setup_logging(verbose, heavy=True)
     cfg = settings()
     first, last = as_date(start), as_date(end)
     with user_errors():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import signal
@@ -101,11 +102,11 @@ def produce(
             transient=True,
         ) as bar:
             task = bar.add_task("publish", total=len(ticks))
-            report = asyncio.run(
-                publish(
-                    ticks, bootstrap, topic, rate, lambda sent, _: bar.update(task, completed=sent)
-                )
-            )
+
+            def advance(sent: int, _total: int, task: int = task) -> None:
+                bar.update(task, completed=sent)
+
+            report = asyncio.run(publish(ticks, bootstrap, topic, rate, advance))
         ledger.update(topic, report.last_date)
         counts = ", ".join(f"{t} {n}" for t, n in report.per_ticker.items()) or "nothing new"
         note(f"published {report.sent} closes to {topic} in {report.seconds:.1f}s: {counts}")
@@ -123,7 +124,7 @@ def worker(
     """Run the Faust worker: windows, forecasts, drift alerts, until Ctrl-C."""
     from streams.worker import run_worker
 
-    setup_logging(verbose)
+    setup_logging(verbose, heavy=True)
     cfg = settings()
     bootstrap = bootstrap_or_fail(cfg)
     with user_errors():
@@ -155,9 +156,33 @@ def tail(
         text = json.dumps(message) if as_json else render(topic.value, message)
         typer.echo(text)
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(
             consume(cfg.kafka, bootstrap, topic.value, from_beginning, show, limit, idle_seconds)
         )
-    except KeyboardInterrupt:
-        pass
+
+
+def up(
+    source: str = typer.Option(
+        None, "--source", help=SOURCE_HELP + " Default: yahoo, else synthetic."
+    ),
+    tickers: str = typer.Option(None, "--tickers", help="Comma-separated (default: CMIG4.SA)."),
+    rate: float = typer.Option(
+        None, "--rate", min=0.001, help="Closes per second (default: flat out)."
+    ),
+    verbose: bool = typer.Option(False, "-v", "--verbose"),
+) -> None:
+    """The main job: broker, champion, worker and producer, showing forecasts until Ctrl-C."""
+    from tickcast.cli.common import parse_tickers
+    from tickcast.launcher import up as run_up
+
+    setup_logging(verbose, heavy=True)
+    cfg = settings()
+    with user_errors():
+        run_up(
+            cfg,
+            source or cfg.data.default_source,
+            parse_tickers(tickers, cfg.data.default_tickers),
+            rate,
+            lambda text: err.print(text, highlight=False, soft_wrap=True),
+        )

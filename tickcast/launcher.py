@@ -1,0 +1,147 @@
+"""`make up`: broker, champion, worker and producer on one machine, stopped cleanly by Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from producers.errors import SourceUnavailable
+from producers.publish import publish, ticks_in_order
+from producers.sources import PriceData, load_prices
+from streams.broker import EmbeddedBroker, die_with_parent
+from streams.tail import consume, render
+from streams.topics import ensure_topics, topic_names
+from tickcast.config import Settings
+
+logger = logging.getLogger(__name__)
+
+Say = Callable[[str], None]
+
+
+@dataclass
+class Children:
+    """Child processes, stopped in reverse order of start."""
+
+    processes: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
+
+    def start(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen:
+        # Its own process group: Ctrl-C reaches only tickcast, which stops children in order.
+        process = subprocess.Popen(
+            args, env=env, stdin=subprocess.DEVNULL, preexec_fn=die_with_parent, process_group=0
+        )
+        self.processes.append((name, process))
+        return process
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        """Last started, first stopped: the worker leaves its group while the broker still runs."""
+        for name, process in reversed(self.processes):
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                logger.warning("%s did not stop in %.0fs; killing it", name, timeout_s)
+                process.kill()
+                process.wait()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def load_or_fallback(settings: Settings, source: str, tickers: list[str], say: Say) -> PriceData:
+    """Prices from `source`; when Yahoo is out of reach, say so and use synthetic data."""
+    try:
+        return load_prices(source, tickers, settings.data)
+    except SourceUnavailable as exc:
+        say(f"[yellow]{exc}[/yellow]")
+        say("[yellow]falling back to synthetic data (labelled synthetic everywhere)[/yellow]")
+        return load_prices("synthetic", tickers, settings.data)
+
+
+def ensure_champion(settings: Settings, data: PriceData, say: Say) -> None:
+    from model.registry import alias_version, connect
+    from model.training import train
+
+    client = connect(settings.mlflow)
+    version = alias_version(client, settings.mlflow.model_name, settings.mlflow.champion_alias)
+    if version:
+        say(f"champion: {settings.mlflow.model_name} v{version}")
+        return
+    say("no champion yet: training one")
+    result = train(data, settings, progress=True)
+    say(
+        f"trained {result.model_name} v{result.model_version}: test MASE "
+        f"{result.test['overall'].mase:.4f} ({result.promotion_reason})"
+    )
+
+
+async def show_live(settings: Settings, bootstrap: str, say: Say) -> None:
+    """Print forecasts and drift alerts as a downstream consumer sees them."""
+
+    def printer(kind: str) -> Callable[[dict], None]:
+        style = "bold red" if kind == "drift-alerts" else ""
+        return lambda message: say(
+            f"[{style}]{render(kind, message)}[/{style}]" if style else render(kind, message)
+        )
+
+    await asyncio.gather(
+        *(
+            consume(settings.kafka, bootstrap, kind, False, printer(kind))
+            for kind in ("forecasts", "drift-alerts")
+        )
+    )
+
+
+async def _run(
+    settings: Settings, bootstrap: str, data: PriceData, rate: float | None, say: Say
+) -> None:
+    viewer = asyncio.create_task(show_live(settings, bootstrap, say))
+    await asyncio.sleep(1.0)  # the viewer subscribes before the first forecast
+    ticks = ticks_in_order(data.frames, data.source)
+    report = await publish(ticks, bootstrap, topic_names(settings.kafka)["prices"], rate)
+    say(
+        f"published {report.sent} closes ({data.source}); forecasts follow. "
+        "Ctrl-C stops everything."
+    )
+    await viewer
+
+
+def up(settings: Settings, source: str, tickers: list[str], rate: float | None, say: Say) -> None:
+    """Run the whole pipeline until Ctrl-C; every child process stops with it."""
+    children = Children()
+    env = dict(os.environ)
+    # Ctrl-C and SIGTERM (docker stop, systemd) both end the run through the same clean path.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        bootstrap = settings.kafka.bootstrap_servers
+        if not bootstrap:
+            broker = EmbeddedBroker(
+                port=settings.kafka.embedded_port, log_path=settings.data.dir / "broker.log"
+            )
+            settings.data.dir.mkdir(parents=True, exist_ok=True)
+            broker.start()
+            children.processes.append(("broker", broker.process))
+            bootstrap = broker.bootstrap
+            say(f"embedded broker (Tansu) on {bootstrap}")
+        else:
+            say(f"Kafka at {bootstrap}")
+        env["KAFKA_BOOTSTRAP_SERVERS"] = bootstrap
+        asyncio.run(ensure_topics(settings.kafka, bootstrap))
+        data = load_or_fallback(settings, source, tickers, say)
+        ensure_champion(settings, data, say)
+        children.start("worker", [sys.executable, "-m", "tickcast", "worker"], env)
+        say("worker started")
+        asyncio.run(_run(settings, bootstrap, data, rate, say))
+    except KeyboardInterrupt:
+        say("stopping...")
+    finally:
+        children.stop()
+        say("all stopped")
