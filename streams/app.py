@@ -17,6 +17,7 @@ from schemas.messages import Message, ModelEvent
 from streams import metrics
 from streams.pipeline import Incoming, TickerState, process_batch
 from streams.topics import topic_names
+from streams.transport import broker_url
 from tickcast.config import Settings
 
 logger = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ def create_app(settings: Settings, bootstrap: str, predictor: Predictor) -> faus
     names = topic_names(kafka)
     app = faust.App(
         kafka.topic(kafka.app_id),
-        broker=f"kafka://{bootstrap}",
+        broker=broker_url(bootstrap),
         store="memory://",
         topic_partitions=kafka.partitions,
         web_enabled=False,
@@ -71,6 +72,7 @@ def create_app(settings: Settings, bootstrap: str, predictor: Predictor) -> faus
         use_partitioner=True,
         key_type=bytes,  # raw keys: the same bytes, so the same partition, as the prices key
     )
+    app.tickcast_fetch_max_wait_ms = kafka.fetch_max_wait_ms
     holder = PredictorHolder(predictor)
     metrics.model_version(predictor)
 

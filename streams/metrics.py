@@ -47,8 +47,8 @@ def model_version(predictor: Predictor) -> None:
     MODEL_VERSION.labels(predictor.name).set(version)
 
 
-def serve(port: int) -> None:
-    """Expose /metrics on `port` (0 disables)."""
+def serve(port: int, host: str = "127.0.0.1") -> None:
+    """Expose /metrics on `host`:`port` (port 0 disables)."""
     if port:
-        start_http_server(port, addr="127.0.0.1")
-        logger.info("Prometheus metrics on http://127.0.0.1:%d/metrics", port)
+        start_http_server(port, addr=host)
+        logger.info("Prometheus metrics on http://%s:%d/metrics", host, port)

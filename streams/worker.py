@@ -23,6 +23,6 @@ def run_worker(
     predictor = Predictor.load(settings, model)
     asyncio.run(ensure_topics(settings.kafka, bootstrap))
     app = create_app(settings, bootstrap, predictor)
-    metrics.serve(settings.kafka.metrics_port)
+    metrics.serve(settings.kafka.metrics_port, settings.kafka.metrics_host)
     logger.info("worker: %s v%s on %s", predictor.name, predictor.version, bootstrap)
     Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()

@@ -95,6 +95,10 @@ class KafkaSettings(BaseModel, frozen=True):
     batch_size: int = Field(500, ge=1, le=10_000, description="Most closes per inference batch.")
     batch_window_ms: int = Field(20, ge=0, le=5_000, description="Longest wait to fill a batch.")
     metrics_port: int = Field(9108, ge=0, le=65535, description="Prometheus; 0 disables.")
+    metrics_host: str = Field("127.0.0.1", description="0.0.0.0 lets Prometheus scrape it.")
+    fetch_max_wait_ms: int = Field(
+        50, ge=1, le=5_000, description="Longest a fetch waits for data; bounds idle latency."
+    )
     session_timeout_s: float = Field(
         10.0, gt=0, description="A dead worker's partitions move after this."
     )

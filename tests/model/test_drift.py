@@ -164,3 +164,19 @@ def test_thresholds_come_from_settings(
     assert tight[name].drift is True
     assert tight[name].value == pytest.approx(default[name].value)
     assert tight[name].threshold != default[name].threshold
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_fast_ks_matches_scipy(seed: int) -> None:
+    """D is exactly scipy's; the asymptotic p stays within 0.02 of scipy's exact p."""
+    from scipy import stats
+
+    from model.drift import ReturnBaseline, ks_two_sample
+
+    rng = np.random.default_rng(seed)
+    baseline = ReturnBaseline(rng.standard_t(4, 1200) * 0.02, 1.0, 2.0)
+    window = rng.standard_t(4, 59) * 0.02 * rng.uniform(0.4, 2.5)
+    d, p = ks_two_sample(window, baseline)
+    reference = stats.ks_2samp(window, baseline.returns)
+    assert d == pytest.approx(reference.statistic, abs=1e-12)
+    assert p == pytest.approx(reference.pvalue, abs=0.02)

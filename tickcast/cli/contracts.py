@@ -13,7 +13,7 @@ from tickcast.cli.common import note
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas" / "json"
+SCHEMA_DIR = Path("schemas") / "json"  # in a checkout; installed copies ship as package data
 
 
 def schema_files() -> dict[str, str]:

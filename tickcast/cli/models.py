@@ -14,6 +14,7 @@ from tickcast.cli.common import (
     DATE_FORMATS,
     as_date,
     load,
+    note,
     out,
     settings,
     setup_logging,
@@ -55,6 +56,33 @@ def _with_hyperparameters(cfg: Settings, overrides: dict[str, object]) -> Settin
     return cfg.model_copy(update={"model": ModelSettings.model_validate(values)})
 
 
+def champion_version(cfg: Settings) -> str | None:
+    from model.registry import alias_version, connect
+
+    client = connect(cfg.mlflow)
+    return alias_version(client, cfg.mlflow.model_name, cfg.mlflow.champion_alias)
+
+
+def announce_champion(cfg: Settings, version: str) -> None:
+    """Tell running workers about the new champion; training stands even if Kafka is down."""
+    import asyncio
+
+    from schemas.messages import ModelEvent
+    from streams.events import announce
+
+    event = ModelEvent(
+        model_name=cfg.mlflow.model_name, model_version=version, alias=cfg.mlflow.champion_alias
+    )
+    try:
+        asyncio.run(announce(cfg.kafka, cfg.kafka.bootstrap_servers, event))
+        note(f"announced v{version} on model-events; running workers switch to it")
+    except Exception as exc:  # the model is registered either way; only the news failed
+        note(
+            f"[yellow]could not announce v{version} on Kafka ({exc}); "
+            "restart workers to pick it up[/yellow]"
+        )
+
+
 def train(
     source: str = typer.Option(None, "--source", help=SOURCE_HELP),
     tickers: str = typer.Option(
@@ -80,6 +108,9 @@ def train(
     promote: bool = typer.Option(
         None, "--promote/--no-promote", help="Override the champion rule."
     ),
+    if_no_champion: bool = typer.Option(
+        False, "--if-no-champion", help="Do nothing when a champion exists (first deploys)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object and nothing else."),
     verbose: bool = typer.Option(False, "-v", "--verbose"),
 ) -> None:
@@ -90,6 +121,9 @@ def train(
     from model.training import train as run_training  # torch import: only when training
 
     setup_logging(verbose, heavy=True)
+    if if_no_champion and (version := champion_version(settings())):
+        note(f"champion v{version} exists; not training")
+        return
     with user_errors():
         cfg = _with_hyperparameters(
             settings(),
@@ -114,6 +148,8 @@ def train(
             promote=promote,
             progress=not as_json,
         )
+    if result.promoted and cfg.kafka.bootstrap_servers:
+        announce_champion(cfg, result.model_version)
     if as_json:
         typer.echo(result.model_dump_json(indent=2))
         return
