@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 SOURCE ?=
 TICKERS ?=
 
-.PHONY: up install test lint format bench clean
+.PHONY: up install test lint format bench bench-stream schemas clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,12 @@ format: install
 
 bench: install
 	$(BIN)/python benchmarks/model_core.py
+
+bench-stream: install
+	$(BIN)/python benchmarks/stream.py
+
+schemas: install
+	$(BIN)/tickcast schemas
 
 clean:
 	rm -rf $(VENV) .tickcast .pytest_cache

@@ -38,6 +38,35 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]
     embedded.stop()
 
 
+@dataclass(frozen=True)
+class ExternalKafka:
+    bootstrap: str
+
+
+def docker_engine() -> bool:
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@pytest.fixture(scope="session")
+def apache_kafka() -> Iterator[ExternalKafka]:
+    """Real Apache Kafka: TICKCAST_TEST_KAFKA=host:port, else a testcontainers broker."""
+    if address := os.environ.get("TICKCAST_TEST_KAFKA"):
+        yield ExternalKafka(address)
+        return
+    if not docker_engine():
+        pytest.skip(
+            "no Docker engine here, so no Apache Kafka via testcontainers; set "
+            "TICKCAST_TEST_KAFKA=host:port to run these against an existing cluster"
+        )
+    from testcontainers.kafka import KafkaContainer
+
+    with KafkaContainer() as container:
+        yield ExternalKafka(container.get_bootstrap_server())
+
+
 @pytest.fixture(scope="session")
 def champion_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A store whose champion learned calm returns (1.5% daily), so 4x volatility is drift."""
@@ -52,7 +81,7 @@ def champion_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 class Bus:
     """One isolated namespace on the shared broker: its own topic prefix and Faust app id."""
 
-    broker: EmbeddedBroker
+    broker: EmbeddedBroker | ExternalKafka
     root: Path
     namespace: str
     processes: list[subprocess.Popen] = field(default_factory=list)
@@ -177,11 +206,22 @@ async def _collect_until(
     return received
 
 
+def open_bus(broker: EmbeddedBroker | ExternalKafka, root: Path) -> Bus:
+    handle = Bus(broker, root, f"t{uuid.uuid4().hex[:8]}")
+    asyncio.run(ensure_topics(handle.settings.kafka, broker.bootstrap))
+    return handle
+
+
 @pytest.fixture
 def bus(broker: EmbeddedBroker, champion_root: Path) -> Iterator[Bus]:
-    namespace = f"t{uuid.uuid4().hex[:8]}"
-    handle = Bus(broker, champion_root, namespace)
-    asyncio.run(ensure_topics(handle.settings.kafka, broker.bootstrap))
+    handle = open_bus(broker, champion_root)
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture
+def kafka_bus(apache_kafka: ExternalKafka, champion_root: Path) -> Iterator[Bus]:
+    handle = open_bus(apache_kafka, champion_root)
     yield handle
     handle.stop()
 
