@@ -47,14 +47,16 @@ class Row:
     ok: bool | None = None
 
 
-def throughput(predictor: Predictor, windows: np.ndarray, seconds: float = 3.0) -> float:
-    """Forecasts per second over batches of BATCH windows, after a warm-up."""
-    batch = np.resize(windows, (BATCH, windows.shape[1]))
-    predictor.predict(batch)
+def throughput(
+    predictor: Predictor, windows: np.ndarray, batch: int = BATCH, seconds: float = 3.0
+) -> float:
+    """Forecasts per second over batches of `batch` windows, after a warm-up."""
+    chunk = np.resize(windows, (batch, windows.shape[1]))
+    predictor.predict(chunk)
     done, started = 0, time.perf_counter()
     while time.perf_counter() - started < seconds:
-        predictor.predict(batch)
-        done += BATCH
+        predictor.predict(chunk)
+        done += batch
     return done / (time.perf_counter() - started)
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from model_core import throughput  # benchmarks/ is on sys.path when run as a script
 from rich.console import Console
 from rich.table import Table
 
@@ -113,18 +114,6 @@ async def latency_run(bootstrap: str, prices: str, forecasts: str, ticks: list) 
     return latencies
 
 
-def bare_predictor_rate(
-    predictor: Predictor, windows: np.ndarray, batch: int, seconds: float = 3.0
-) -> float:
-    chunk = np.resize(windows, (batch, windows.shape[1]))
-    predictor.predict(chunk)
-    done, started = 0, time.perf_counter()
-    while time.perf_counter() - started < seconds:
-        predictor.predict(chunk)
-        done += batch
-    return done / (time.perf_counter() - started)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -191,7 +180,7 @@ def main() -> None:
 
             predictor = Predictor.load(settings)
             windows = windows_in_range(five, predictor.window, None, None).closes
-            bare = bare_predictor_rate(predictor, windows, settings.kafka.batch_size)
+            bare = throughput(predictor, windows, settings.kafka.batch_size)
             rows += [
                 (
                     "replay: 5 tickers 2018-2024, one worker",

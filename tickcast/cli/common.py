@@ -7,6 +7,7 @@ import logging
 import warnings
 from collections.abc import Iterator
 from datetime import date, datetime
+from typing import Annotated
 
 import typer
 from pydantic import ValidationError
@@ -105,3 +106,15 @@ def load(
 
 
 DATE_FORMATS = ["%Y-%m-%d"]
+SOURCE_HELP = "yahoo, csv:PATH (a file, or a folder of TICKER.csv) or synthetic."
+
+# Options shared by several commands, as typed aliases.
+Source = Annotated[str | None, typer.Option("--source", help=SOURCE_HELP)]
+Tickers = Annotated[
+    str | None, typer.Option("--tickers", help="Comma-separated, e.g. CMIG4.SA,PETR4.SA.")
+]
+Start = Annotated[
+    datetime | None, typer.Option(formats=DATE_FORMATS, help="First date (inclusive).")
+]
+End = Annotated[datetime | None, typer.Option(formats=DATE_FORMATS, help="Last date (inclusive).")]
+Verbose = Annotated[bool, typer.Option("-v", "--verbose", help="Log at INFO.")]

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 
 import typer
 from rich.table import Table
 
 from tickcast.cli.common import (
-    DATE_FORMATS,
+    End,
+    Source,
+    Start,
+    Tickers,
+    Verbose,
     as_date,
     load,
     out,
@@ -20,16 +23,14 @@ from tickcast.cli.common import (
 
 logger = logging.getLogger(__name__)
 
-SOURCE_HELP = "yahoo, csv:PATH (a file, or a folder of TICKER.csv) or synthetic."
-
 
 def show(
-    source: str = typer.Option(None, "--source", help=SOURCE_HELP),
-    tickers: str = typer.Option(None, "--tickers", help="Comma-separated, e.g. CMIG4.SA,PETR4.SA."),
-    start: datetime = typer.Option(None, formats=DATE_FORMATS, help="First date (inclusive)."),
-    end: datetime = typer.Option(None, formats=DATE_FORMATS, help="Last date (inclusive)."),
+    source: Source = None,
+    tickers: Tickers = None,
+    start: Start = None,
+    end: End = None,
     tail: int = typer.Option(5, min=0, help="Rows to show from the end of each ticker."),
-    verbose: bool = typer.Option(False, "-v", "--verbose"),
+    verbose: Verbose = False,
 ) -> None:
     """Load prices and show each ticker's rows and every row dropped, with its reason."""
     setup_logging(verbose)

@@ -12,6 +12,11 @@ from producers.calendar import sessions_before
 from schemas.metrics import MetricSet
 from tickcast.cli.common import (
     DATE_FORMATS,
+    End,
+    Source,
+    Start,
+    Tickers,
+    Verbose,
     as_date,
     load,
     note,
@@ -20,7 +25,6 @@ from tickcast.cli.common import (
     setup_logging,
     user_errors,
 )
-from tickcast.cli.data import SOURCE_HELP
 from tickcast.config import ModelSettings, Settings
 
 logger = logging.getLogger(__name__)
@@ -84,12 +88,12 @@ def announce_champion(cfg: Settings, version: str) -> None:
 
 
 def train(
-    source: str = typer.Option(None, "--source", help=SOURCE_HELP),
+    source: Source = None,
     tickers: str = typer.Option(
         None, "--tickers", help="Comma-separated; one model learns them all."
     ),
-    start: datetime = typer.Option(None, formats=DATE_FORMATS, help="First date of data."),
-    end: datetime = typer.Option(None, formats=DATE_FORMATS, help="Last date of data."),
+    start: Start = None,
+    end: End = None,
     valid_start: datetime = typer.Option(
         None, formats=DATE_FORMATS, help="First validation target date."
     ),
@@ -112,7 +116,7 @@ def train(
         False, "--if-no-champion", help="Do nothing when a champion exists (first deploys)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object and nothing else."),
-    verbose: bool = typer.Option(False, "-v", "--verbose"),
+    verbose: Verbose = False,
 ) -> None:
     """Train on a chronological split, log to MLflow, register, promote if it beats the champion.
 
@@ -165,15 +169,15 @@ def train(
 
 
 def evaluate(
-    source: str = typer.Option(None, "--source", help=SOURCE_HELP),
-    tickers: str = typer.Option(None, "--tickers", help="Comma-separated."),
-    start: datetime = typer.Option(None, formats=DATE_FORMATS, help="First target date scored."),
-    end: datetime = typer.Option(None, formats=DATE_FORMATS, help="Last target date scored."),
+    source: Source = None,
+    tickers: Tickers = None,
+    start: Start = None,
+    end: End = None,
     model: str = typer.Option(
         None, "--model", help="An alias (default: champion) or a version number."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object and nothing else."),
-    verbose: bool = typer.Option(False, "-v", "--verbose"),
+    verbose: Verbose = False,
 ) -> None:
     """Score a registered model against naive persistence on any date range.
 

@@ -8,14 +8,17 @@ import json
 import logging
 import signal
 import time
-from datetime import datetime
 from enum import StrEnum
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from tickcast.cli.common import (
-    DATE_FORMATS,
+    End,
+    Source,
+    Start,
+    Tickers,
+    Verbose,
     as_date,
     err,
     fail,
@@ -25,7 +28,6 @@ from tickcast.cli.common import (
     setup_logging,
     user_errors,
 )
-from tickcast.cli.data import SOURCE_HELP
 from tickcast.config import Settings
 
 logger = logging.getLogger(__name__)
@@ -44,7 +46,7 @@ def bootstrap_or_fail(cfg: Settings) -> str:
 
 def broker(
     port: int = typer.Option(DEFAULT_BROKER_PORT, help="Port on 127.0.0.1; 0 picks a free one."),
-    verbose: bool = typer.Option(False, "-v", "--verbose"),
+    verbose: Verbose = False,
 ) -> None:
     """Run the embedded Kafka-compatible broker (Tansu, memory storage) until Ctrl-C."""
     from streams.broker import BrokerError, EmbeddedBroker
@@ -68,16 +70,16 @@ def broker(
 
 
 def produce(
-    source: str = typer.Option(None, "--source", help=SOURCE_HELP),
-    tickers: str = typer.Option(None, "--tickers", help="Comma-separated."),
-    start: datetime = typer.Option(None, formats=DATE_FORMATS, help="First date."),
-    end: datetime = typer.Option(None, formats=DATE_FORMATS, help="Last date."),
+    source: Source = None,
+    tickers: Tickers = None,
+    start: Start = None,
+    end: End = None,
     rate: float = typer.Option(
         None, "--rate", min=0.001, help="Closes per second (default: flat out)."
     ),
     follow: bool = typer.Option(False, "--follow", help="Keep polling the source for new closes."),
     poll_seconds: float = typer.Option(3600.0, help="With --follow: seconds between polls."),
-    verbose: bool = typer.Option(False, "-v", "--verbose"),
+    verbose: Verbose = False,
 ) -> None:
     """Publish closes to the prices topic in date order, keyed by ticker."""
     from producers.publish import PublishedLedger, publish, ticks_in_order
@@ -119,7 +121,7 @@ def worker(
     model: str = typer.Option(
         None, "--model", help="Alias or version to load (default: champion)."
     ),
-    verbose: bool = typer.Option(False, "-v", "--verbose"),
+    verbose: Verbose = False,
 ) -> None:
     """Run the Faust worker: windows, forecasts, drift alerts, until Ctrl-C."""
     from streams.worker import run_worker
@@ -143,7 +145,7 @@ def tail(
     as_json: bool = typer.Option(False, "--json", help="One JSON message per line."),
     limit: int = typer.Option(0, min=0, help="Stop after this many messages (0: never)."),
     idle_seconds: float = typer.Option(0.0, min=0.0, help="Stop after this long with no message."),
-    verbose: bool = typer.Option(False, "-v", "--verbose"),
+    verbose: Verbose = False,
 ) -> None:
     """Print messages as a downstream consumer would see them."""
     from streams.tail import consume, render
@@ -163,14 +165,12 @@ def tail(
 
 
 def up(
-    source: str = typer.Option(
-        None, "--source", help=SOURCE_HELP + " Default: yahoo, else synthetic."
-    ),
-    tickers: str = typer.Option(None, "--tickers", help="Comma-separated (default: CMIG4.SA)."),
+    source: Source = None,
+    tickers: Tickers = None,
     rate: float = typer.Option(
         None, "--rate", min=0.001, help="Closes per second (default: flat out)."
     ),
-    verbose: bool = typer.Option(False, "-v", "--verbose"),
+    verbose: Verbose = False,
 ) -> None:
     """The main job: broker, champion, worker and producer, showing forecasts until Ctrl-C."""
     from tickcast.cli.common import parse_tickers
