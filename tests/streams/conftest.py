@@ -115,11 +115,11 @@ class Bus:
     def topic(self, name: str) -> str:
         return topic_names(self.settings.kafka)[name]
 
-    def start_worker(self, log_name: str = "worker.log") -> subprocess.Popen:
+    def start_worker(self, log_name: str = "worker.log", metrics_port: int = 0) -> subprocess.Popen:
         log = open(self.root / f"{self.namespace}-{log_name}", "ab")  # noqa: SIM115
         process = subprocess.Popen(
             [sys.executable, "-m", "tickcast", "worker"],
-            env=self.env,
+            env={**self.env, "TICKCAST_KAFKA__METRICS_PORT": str(metrics_port)},
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

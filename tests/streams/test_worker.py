@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import time
+import urllib.request
 from datetime import date
 
 import numpy as np
@@ -16,6 +17,7 @@ from producers.calendar import next_trading_day, trading_days
 from producers.publish import ticks_in_order
 from producers.sources import load_prices
 from schemas.messages import ModelEvent
+from streams.broker import free_port
 from tests.streams.conftest import Bus, tick_json
 
 pytestmark = pytest.mark.broker
@@ -74,7 +76,8 @@ def test_bad_messages_go_to_the_dlq_and_valid_ones_still_forecast(bus: Bus) -> N
         ("GOOD", tick_json("GOOD", days[61], float(closes[61]))),
     ]  # exact duplicate
     stream = valid[:30] + bad + valid[30:62] + late + valid[62:]
-    bus.start_worker()
+    port = free_port()
+    bus.start_worker(metrics_port=port)
     bus.publish(stream)
 
     forecasts = bus.collect("forecasts", 65 - 59)
@@ -96,6 +99,19 @@ def test_bad_messages_go_to_the_dlq_and_valid_ones_still_forecast(bus: Bus) -> N
     assert {letter["payload"] for letter in letters} >= {b"this is not json".decode()}
     assert len(letters) == len(bad) + 2  # the exact duplicate is not dead, just ignored
     assert all(p.poll() is None for p in bus.processes)  # the worker survived
+    metrics = prometheus(port)
+    assert metrics["tickcast_messages_in_total"] == len(stream)
+    assert metrics["tickcast_forecasts_out_total"] == 6
+    assert metrics["tickcast_dlq_total"] == len(bad) + 2
+    assert metrics["tickcast_duplicates_total"] == 1
+    assert metrics['tickcast_model_version{model="tickcast-lstm"}'] == 1
+
+
+def prometheus(port: int) -> dict[str, float]:
+    """The worker's /metrics as name{labels} -> value."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    pairs = (line.rsplit(" ", 1) for line in text.splitlines() if line and not line.startswith("#"))
+    return {name: float(value) for name, value in pairs}
 
 
 def test_a_killed_worker_resumes_from_the_changelog(bus: Bus) -> None:
