@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -72,6 +73,7 @@ class Predictor:
     tags: dict[str, str]
     run_id: str | None = None
     aliases: tuple[str, ...] = ()
+    trained_at: datetime | None = None
 
     @classmethod
     def load(cls, settings: Settings, ref: str | None = None) -> Predictor:
@@ -91,6 +93,7 @@ class Predictor:
             tags=fetched.tags,
             run_id=fetched.version.run_id,
             aliases=tuple(fetched.version.aliases or ()),
+            trained_at=fetched.trained_at,
         )
 
     @property

@@ -6,6 +6,7 @@ import logging
 import os
 import tempfile
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import mlflow
@@ -95,6 +96,7 @@ class FetchedModel:
     params: dict[str, str]
     metrics: dict[str, float]
     tags: dict[str, str]
+    trained_at: datetime | None = None
 
 
 def fetch(client: MlflowClient, name: str, ref: str) -> FetchedModel:
@@ -113,6 +115,7 @@ def fetch(client: MlflowClient, name: str, ref: str) -> FetchedModel:
         version=version,
         params=dict(run.data.params) if run else {},
         metrics=dict(run.data.metrics) if run else {},
+        trained_at=datetime.fromtimestamp(run.info.start_time / 1000, UTC) if run else None,
         tags={
             k: v for k, v in (run.data.tags if run else {}).items() if not k.startswith("mlflow.")
         },

@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 logger = logging.getLogger(__name__)
@@ -111,8 +111,14 @@ class KafkaSettings(BaseModel, frozen=True):
 
 
 class ApiSettings(BaseModel, frozen=True):
+    """The HTTP sidecar. Mutating endpoints need `token`; without one they answer 403."""
+
     host: str = "127.0.0.1"
-    port: int = 8000
+    port: int = Field(8000, ge=1, le=65535)
+    token: SecretStr | None = Field(None, description="Bearer token for /train, POST /config...")
+    max_body_bytes: int = Field(1 << 20, ge=1024, description="Larger request bodies get 413.")
+    max_batch: int = Field(1000, ge=1, le=100_000, description="Windows per /predict/batch.")
+    max_price: float = Field(1e7, gt=0, description="Prices above this are rejected as nonsense.")
 
 
 class Settings(BaseSettings):

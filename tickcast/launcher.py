@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -113,6 +114,23 @@ async def _run(
     await viewer
 
 
+def start_api(children: Children, env: dict[str, str], settings: Settings, say: Say) -> None:
+    """The HTTP sidecar, with a fresh bearer token unless one is configured."""
+    configured = env.get("TICKCAST_API__TOKEN")
+    token = configured or secrets.token_urlsafe(24)
+    api_env = {**env, "TICKCAST_API__TOKEN": token}
+    children.start("api", [sys.executable, "-m", "tickcast", "api"], api_env)
+    base = f"http://{settings.api.host}:{settings.api.port}"
+    say(f"API on {base} (docs {base}/docs, dashboard {base}/dashboard)")
+    if not configured:
+        say(f"API token for this run (shown once): {token}")
+    shown = "$TICKCAST_API__TOKEN" if configured else token
+    say(
+        f"  curl -X POST {base}/train -H 'Authorization: Bearer {shown}' "
+        "-H 'Content-Type: application/json' -d '{\"source\": \"synthetic\"}'"
+    )
+
+
 def up(settings: Settings, source: str, tickers: list[str], rate: float | None, say: Say) -> None:
     """Run the whole pipeline until Ctrl-C; every child process stops with it."""
     children = Children()
@@ -139,6 +157,7 @@ def up(settings: Settings, source: str, tickers: list[str], rate: float | None, 
         ensure_champion(settings, data, say)
         children.start("worker", [sys.executable, "-m", "tickcast", "worker"], env)
         say("worker started")
+        start_api(children, env, settings, say)
         asyncio.run(_run(settings, bootstrap, data, rate, say))
     except KeyboardInterrupt:
         say("stopping...")

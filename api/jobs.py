@@ -1,0 +1,145 @@
+"""Training jobs in a separate process, so serving latency holds; one at a time, atomically."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import multiprocessing as mp
+import threading
+import traceback
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from schemas.api import TrainJob, TrainRequest
+from schemas.metrics import TrainResult
+from tickcast.config import ModelSettings, Settings
+
+logger = logging.getLogger(__name__)
+
+
+class JobConflict(RuntimeError):
+    """A training job is already running."""
+
+
+def _train_in_child(settings_json: str, request_json: str, events: Any) -> None:
+    """Child process: load data, train, and report progress and the outcome on `events`."""
+    from model.training import train
+    from producers.sources import load_prices
+
+    try:
+        settings = Settings.model_validate_json(settings_json)
+        request = TrainRequest.model_validate_json(request_json)
+        data = load_prices(
+            request.source, request.tickers, settings.data, request.start, request.end
+        )
+        result = train(
+            data,
+            settings,
+            valid_start=request.valid_start,
+            test_start=request.test_start,
+            progress=False,
+            on_epoch=lambda epoch, losses: events.put(("epoch", epoch, losses)),
+        )
+        events.put(("done", result.model_dump_json()))
+    except Exception as exc:  # reported as the job's error, never swallowed
+        events.put(("error", f"{type(exc).__name__}: {exc}", traceback.format_exc()))
+
+
+class TrainingJobs:
+    """Starts at most one job; `start` checks and claims under one lock, so two parallel calls
+    can never both start."""
+
+    def __init__(self, on_success: Callable[[TrainResult], None]) -> None:
+        self._lock = threading.Lock()
+        self._jobs: dict[str, TrainJob] = {}
+        self._running: str | None = None
+        self._on_success = on_success
+        self._context = mp.get_context("spawn")
+
+    def get(self, job_id: str) -> TrainJob | None:
+        return self._jobs.get(job_id)
+
+    @property
+    def running(self) -> str | None:
+        return self._running
+
+    def start(self, settings: Settings, model: ModelSettings, request: TrainRequest) -> TrainJob:
+        with self._lock:
+            if self._running is not None:
+                raise JobConflict(f"training job {self._running} is still running")
+            job = TrainJob(
+                job_id=uuid.uuid4().hex[:12],
+                state="running",
+                max_epochs=model.max_epochs,
+                submitted_at=dt.datetime.now(dt.UTC),
+            )
+            self._jobs[job.job_id] = job
+            self._running = job.job_id
+        run_settings = settings.model_copy(update={"model": model})
+        events = self._context.Queue()
+        process = self._context.Process(
+            target=_train_in_child,
+            name=f"train-{job.job_id}",
+            daemon=True,
+            args=(run_settings.model_dump_json(), request.model_dump_json(), events),
+        )
+        process.start()
+        threading.Thread(
+            target=self._watch, args=(job.job_id, process, events), daemon=True
+        ).start()
+        return job
+
+    def _watch(self, job_id: str, process: Any, events: Any) -> None:
+        job = self._jobs[job_id]
+        try:
+            while True:
+                try:
+                    event = events.get(timeout=1.0)
+                except Exception:  # queue.Empty: check the child is still alive
+                    if not process.is_alive():
+                        self._finish(
+                            job_id, error=f"training process exited with code {process.exitcode}"
+                        )
+                        return
+                    continue
+                if event[0] == "epoch":
+                    self._jobs[job_id] = job = job.model_copy(
+                        update={"epoch": event[1], "losses": event[2]}
+                    )
+                elif event[0] == "done":
+                    result = TrainResult.model_validate_json(event[1])
+                    self._finish(job_id, result=result)
+                    return
+                else:
+                    logger.error("training job %s failed:\n%s", job_id, event[2])
+                    self._finish(job_id, error=event[1])
+                    return
+        finally:
+            process.join(timeout=10)
+
+    def _finish(
+        self, job_id: str, result: TrainResult | None = None, error: str | None = None
+    ) -> None:
+        update: dict[str, Any] = {"finished_at": dt.datetime.now(dt.UTC)}
+        if result is not None:
+            update.update(
+                state="succeeded",
+                model_version=result.model_version,
+                promoted=result.promoted,
+                promotion_reason=result.promotion_reason,
+                metrics=result.test,
+                epoch=result.epochs,
+            )
+        else:
+            update.update(state="failed", error=error)
+        with self._lock:
+            self._jobs[job_id] = self._jobs[job_id].model_copy(update=update)
+            self._running = None
+        if result is not None and result.promoted:
+            try:
+                self._on_success(result)
+            except Exception:
+                logger.exception(
+                    "after training job %s: could not switch to the new champion", job_id
+                )

@@ -1,0 +1,128 @@
+"""The FastAPI app: builds the state, includes the routers, maps library errors once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI, Request, status
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api import errors, metrics
+from api.jobs import TrainingJobs
+from api.routes import dashboard, forecasts, health, models, predictions, training
+from api.state import ServiceState
+from model.errors import ModelNotFoundError
+from schemas.messages import ModelEvent
+from schemas.metrics import TrainResult
+from tickcast.config import Settings
+
+logger = logging.getLogger(__name__)
+
+
+class BodyLimit:
+    """413 for request bodies over `limit` bytes, declared or streamed."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            return await self._reject(send)
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except _TooLarge:
+            await self._reject(send)
+
+    async def _reject(self, send: Send) -> None:
+        response = JSONResponse(
+            {"detail": f"request body over {self.limit} bytes"}, status.HTTP_413_CONTENT_TOO_LARGE
+        )
+        await response({"type": "http"}, _no_receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _no_receive() -> Message:
+    return {"type": "http.disconnect"}
+
+
+def _after_training(state: ServiceState, result: TrainResult) -> None:
+    """A promoted model: serve it here, and tell every worker on the bus."""
+    state.load(result.model_version)
+    if state.settings.kafka.bootstrap_servers:
+        from streams.events import announce
+
+        event = ModelEvent(
+            model_name=result.model_name,
+            model_version=result.model_version,
+            alias=state.settings.mlflow.champion_alias,
+        )
+        asyncio.run(announce(state.settings.kafka, state.settings.kafka.bootstrap_servers, event))
+
+
+def create_app(settings: Settings) -> FastAPI:
+    state = ServiceState(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            predictor = await asyncio.to_thread(state.load)
+            metrics.MODEL_VERSION.labels(predictor.name).set(float(predictor.version))
+        except ModelNotFoundError as exc:
+            logger.warning("starting without a model: %s", exc)
+        feed = None
+        if settings.kafka.bootstrap_servers:
+            from api.feed import run_feed
+
+            feed = asyncio.create_task(run_feed(state))
+        yield
+        if feed:
+            feed.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await feed
+
+    app = FastAPI(
+        title="tickcast",
+        version=health.VERSION,
+        lifespan=lifespan,
+        description="On-demand D+1 forecasts for B3 stocks, safe retraining, model info and a live "
+        "dashboard. Mutating endpoints need `Authorization: Bearer <TICKCAST_API__TOKEN>`.",
+    )
+    app.state.tickcast = state
+    app.state.jobs = TrainingJobs(on_success=lambda result: _after_training(state, result))
+    for module in (predictions, forecasts, training, models, health, dashboard):
+        app.include_router(module.router)
+    app.add_middleware(BodyLimit, limit=settings.api.max_body_bytes)
+
+    @app.middleware("http")
+    async def measure(request: Request, call_next):  # type: ignore[no-untyped-def]
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        metrics.LATENCY.labels(path).observe(time.perf_counter() - started)
+        metrics.REQUESTS.labels(path, request.method, str(response.status_code)).inc()
+        return response
+
+    errors.install(app)
+    return app

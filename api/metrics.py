@@ -1,0 +1,27 @@
+"""Prometheus metrics of the API, in its own registry."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+REGISTRY = CollectorRegistry()
+REQUESTS = Counter(
+    "tickcast_api_requests_total",
+    "HTTP requests.",
+    ["route", "method", "status"],
+    registry=REGISTRY,
+)
+LATENCY = Histogram(
+    "tickcast_api_request_seconds",
+    "HTTP request latency.",
+    ["route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0),
+    registry=REGISTRY,
+)
+PREDICTIONS = Counter("tickcast_api_predictions_total", "Windows forecast.", registry=REGISTRY)
+DRIFT_WARNINGS = Counter(
+    "tickcast_api_drift_warnings_total", "Predictions with drift.", registry=REGISTRY
+)
+MODEL_VERSION = Gauge(
+    "tickcast_api_model_version", "Model version served.", ["model"], registry=REGISTRY
+)

@@ -1,0 +1,89 @@
+"""POST /predict and /predict/batch: one batched forward pass per call."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+import numpy as np
+from fastapi import APIRouter, HTTPException, status
+
+from api import metrics
+from api.deps import PredictorDep, StateDep
+from model.drift import assess_drift
+from model.predictor import Predictor
+from producers.calendar import next_trading_day
+from schemas.api import BatchPredictRequest, BatchPredictResponse, PredictRequest, PredictResponse
+from tickcast.config import Settings
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(tags=["predictions"])
+
+
+def _unprocessable(message: str) -> HTTPException:
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, message)
+
+
+def forecast(
+    requests: list[PredictRequest], predictor: Predictor, settings: Settings
+) -> list[PredictResponse]:
+    """Validate each window against the model, forecast all in one pass, assess drift."""
+    for i, request in enumerate(requests):
+        where = f"window {i}: " if len(requests) > 1 else ""
+        if len(request.last_prices) != predictor.window:
+            raise _unprocessable(
+                f"{where}last_prices must hold exactly {predictor.window} prices; "
+                f"got {len(request.last_prices)}"
+            )
+        if max(request.last_prices) > settings.api.max_price:
+            raise _unprocessable(
+                f"{where}prices above {settings.api.max_price:g} are not plausible"
+            )
+    windows = np.asarray([r.last_prices for r in requests], dtype=np.float64)
+    returns = predictor.predict_returns(windows)
+    prices = windows[:, -1] * np.exp(returns)
+    if not np.all(np.isfinite(prices)):
+        raise _unprocessable("these prices give no finite forecast; check the window")
+    answers = []
+    for request, window, ret, price in zip(
+        requests, windows, returns.tolist(), prices.tolist(), strict=True
+    ):
+        drift = assess_drift(window, predictor.drift_baseline, settings.drift, request.ticker)
+        target = next_trading_day(request.as_of or dt.date.today()) if request.ticker else None
+        answers.append(
+            PredictResponse(
+                predicted_price=price,
+                predicted_return=ret,
+                last_price=float(window[-1]),
+                ticker=request.ticker,
+                target_date=target,
+                drift_warning=drift.drift,
+                drift_details=drift,
+                model_name=predictor.name,
+                model_version=predictor.version,
+            )
+        )
+    metrics.PREDICTIONS.inc(len(answers))
+    metrics.DRIFT_WARNINGS.inc(sum(a.drift_warning for a in answers))
+    return answers
+
+
+@router.post("/predict", response_model=PredictResponse)
+async def create_prediction(
+    body: PredictRequest, predictor: PredictorDep, state: StateDep
+) -> PredictResponse:
+    """The next close after exactly 60 prices, with drift details."""
+    return forecast([body], predictor, state.settings)[0]
+
+
+@router.post("/predict/batch", response_model=BatchPredictResponse)
+async def create_predictions(
+    body: BatchPredictRequest, predictor: PredictorDep, state: StateDep
+) -> BatchPredictResponse:
+    """Up to 1,000 windows in one forward pass."""
+    if len(body.windows) > state.settings.api.max_batch:
+        raise _unprocessable(
+            f"at most {state.settings.api.max_batch} windows per call; got {len(body.windows)}"
+        )
+    return BatchPredictResponse(predictions=forecast(body.windows, predictor, state.settings))

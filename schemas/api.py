@@ -1,0 +1,130 @@
+"""HTTP contracts of the sidecar: requests are strict, so bad input is a 422 that says why."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, Strict
+
+from schemas.drift import DriftReport
+from schemas.metrics import MetricSet
+
+# Strict: "1.5" (a string) is rejected, not converted; NaN and Infinity tokens are rejected.
+Price = Annotated[float, Strict(), Field(gt=0, allow_inf_nan=False)]
+
+EXAMPLE_WINDOW = [round(9.0 + 0.01 * i, 2) for i in range(60)]
+
+
+class PredictRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"last_prices": EXAMPLE_WINDOW, "ticker": "CMIG4.SA"}]},
+    )
+
+    last_prices: list[Price] = Field(
+        min_length=1,
+        max_length=10_000,
+        description="The last closes, oldest first; exactly the model's window (60).",
+    )
+    ticker: str | None = Field(
+        None, max_length=32, description="Picks the drift baseline and adds target_date."
+    )
+    as_of: dt.date | None = Field(None, description="Date of the last price (default: today).")
+
+
+class PredictResponse(BaseModel):
+    predicted_price: float
+    predicted_return: float = Field(description="log(predicted_price / last price).")
+    last_price: float
+    ticker: str | None = None
+    target_date: dt.date | None = Field(None, description="Next B3 trading day, with a ticker.")
+    drift_warning: bool
+    drift_details: DriftReport
+    model_name: str
+    model_version: str
+
+
+class BatchPredictRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    windows: list[PredictRequest] = Field(min_length=1, description="Up to 1,000 windows.")
+
+
+class BatchPredictResponse(BaseModel):
+    predictions: list[PredictResponse]
+
+
+class Hyperparameters(BaseModel):
+    """Overrides for the next training run; ranges are checked against ModelSettings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    hidden_size: int | None = None
+    num_layers: int | None = None
+    dropout: float | None = None
+    learning_rate: float | None = None
+    weight_decay: float | None = None
+    batch_size: int | None = None
+    max_epochs: int | None = None
+    patience: int | None = None
+    seed: int | None = None
+
+
+class TrainRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"source": "synthetic", "tickers": ["CMIG4.SA"]}]},
+    )
+
+    source: str = Field("synthetic", description="yahoo, csv:PATH or synthetic.")
+    tickers: list[str] = Field(default_factory=lambda: ["CMIG4.SA"], min_length=1, max_length=50)
+    start: dt.date | None = None
+    end: dt.date | None = None
+    valid_start: dt.date | None = None
+    test_start: dt.date | None = None
+    hyperparameters: Hyperparameters = Field(default_factory=Hyperparameters)
+
+
+JobState = Literal["queued", "running", "succeeded", "failed"]
+
+
+class TrainJob(BaseModel):
+    job_id: str
+    state: JobState
+    epoch: int = 0
+    max_epochs: int
+    losses: dict[str, float] = Field(default_factory=dict)
+    model_version: str | None = None
+    promoted: bool | None = None
+    promotion_reason: str | None = None
+    metrics: dict[str, MetricSet] | None = None
+    error: str | None = None
+    submitted_at: dt.datetime
+    finished_at: dt.datetime | None = None
+
+
+class ModelInfo(BaseModel):
+    name: str
+    version: str
+    aliases: list[str]
+    run_id: str | None
+    params: dict[str, str]
+    metrics: dict[str, float] = Field(description="MLflow run metrics, test_mase included.")
+    data_source: str | None
+    synthetic: bool
+    ranges: dict[str, str] = Field(description="split -> first..last target date.")
+    trained_at: dt.datetime | None
+
+
+class SampleData(BaseModel):
+    ticker: str
+    dates: list[dt.date]
+    last_prices: list[float]
+
+
+class ServiceStatus(BaseModel):
+    name: str = "tickcast"
+    version: str
+    status: Literal["ok", "degraded"]
+    model_version: str | None = None
