@@ -8,7 +8,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI, Request, status
+from fastapi import FastAPI, status
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -66,6 +66,32 @@ async def _no_receive() -> Message:
     return {"type": "http.disconnect"}
 
 
+class RequestMetrics:
+    """Count and time requests by route template, as plain ASGI (no per-request task)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = time.perf_counter()
+        status_code = 500
+
+        async def send_and_note(message: Message) -> None:
+            nonlocal status_code
+            if message["type"] == "http.response.start":
+                status_code = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            path = getattr(scope.get("route"), "path", "unmatched")
+            metrics.LATENCY.labels(path).observe(time.perf_counter() - started)
+            metrics.REQUESTS.labels(path, scope["method"], str(status_code)).inc()
+
+
 def _after_training(state: ServiceState, result: TrainResult) -> None:
     """A promoted model: serve it here, and tell every worker on the bus."""
     state.load(result.model_version)
@@ -114,15 +140,6 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(module.router)
     app.add_middleware(BodyLimit, limit=settings.api.max_body_bytes)
 
-    @app.middleware("http")
-    async def measure(request: Request, call_next):  # type: ignore[no-untyped-def]
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        metrics.LATENCY.labels(path).observe(time.perf_counter() - started)
-        metrics.REQUESTS.labels(path, request.method, str(response.status_code)).inc()
-        return response
-
+    app.add_middleware(RequestMetrics)
     errors.install(app)
     return app

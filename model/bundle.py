@@ -85,8 +85,7 @@ class ModelBundle:
             )
         net = LSTMForecaster(**config["hparams"])
         net.load_state_dict(torch.load(directory / WEIGHTS, weights_only=True))
-        # Serving runs in float64: a forecast then does not depend on the batch it came in.
-        net.double().eval()
+        net.eval()
         raw = json.loads((directory / BASELINE).read_text())
         baselines = {name: ReturnBaseline.from_dict(data) for name, data in raw.items()}
         return cls(

@@ -46,7 +46,8 @@ def test_every_close_after_warm_up_gets_one_forecast(bus: Bus) -> None:
         closes = frame["close"].to_numpy()
         windows = np.stack([closes[i : i + 60] for i in range(141)])
         expected = predictor.predict(windows)
-        np.testing.assert_allclose([f["predicted_close"] for f in mine], expected, rtol=1e-9)
+        # float32 inference: a window's forecast may differ in the last bits with its batch's shape
+        np.testing.assert_allclose([f["predicted_close"] for f in mine], expected, rtol=1e-8)
         assert [f["as_of"] for f in mine] == [d.date().isoformat() for d in frame["date"][59:200]]
         for forecast in mine:
             as_of = date.fromisoformat(forecast["as_of"])

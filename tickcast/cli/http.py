@@ -17,11 +17,13 @@ def api(
     verbose: Verbose = False,
 ) -> None:
     """Serve /predict, /train, /model/info, /forecasts and /dashboard with one uvicorn worker."""
+    import torch
     import uvicorn
 
     from api.main import create_app
 
     setup_logging(verbose, heavy=True)
+    torch.set_num_threads(1)  # one window per request: a second thread only adds contention
     cfg = settings()
     uvicorn.run(
         create_app(cfg),
