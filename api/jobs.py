@@ -121,6 +121,7 @@ class TrainingJobs:
     def _finish(
         self, job_id: str, result: TrainResult | None = None, error: str | None = None
     ) -> None:
+        """Publish the outcome; a promoted model is served here before the job says so."""
         update: dict[str, Any] = {"finished_at": dt.datetime.now(dt.UTC)}
         if result is not None:
             update.update(
@@ -131,15 +132,16 @@ class TrainingJobs:
                 metrics=result.test,
                 epoch=result.epochs,
             )
+            if result.promoted:
+                try:
+                    self._on_success(result)
+                except Exception as exc:
+                    logger.exception(
+                        "job %s: could not switch to v%s", job_id, result.model_version
+                    )
+                    update["error"] = f"promoted, but this API could not load it: {exc}"
         else:
             update.update(state="failed", error=error)
         with self._lock:
             self._jobs[job_id] = self._jobs[job_id].model_copy(update=update)
             self._running = None
-        if result is not None and result.promoted:
-            try:
-                self._on_success(result)
-            except Exception:
-                logger.exception(
-                    "after training job %s: could not switch to the new champion", job_id
-                )

@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 
 
 class BodyLimit:
-    """413 for request bodies over `limit` bytes, declared or streamed."""
+    """413 for request bodies over `limit` bytes, whether declared or streamed (chunked)."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app, self.limit = app, limit
@@ -34,32 +34,32 @@ class BodyLimit:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            return await self._reject(send)
-        seen = 0
-
-        async def counted() -> Message:
-            nonlocal seen
+        if declared is not None:
+            if declared.isdigit() and int(declared) > self.limit:
+                return await self._reject(scope, send)
+            return await self.app(scope, receive, send)
+        # No length declared: read the body here, up to the limit, then replay it to the app.
+        buffered: list[Message] = []
+        size = 0
+        while True:
             message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.limit:
-                raise _TooLarge
-            return message
+            buffered.append(message)
+            size += len(message.get("body", b""))
+            if size > self.limit:
+                return await self._reject(scope, send)
+            if message["type"] != "http.request" or not message.get("more_body"):
+                break
 
-        try:
-            await self.app(scope, counted, send)
-        except _TooLarge:
-            await self._reject(send)
+        async def replay() -> Message:
+            return buffered.pop(0) if buffered else await receive()
 
-    async def _reject(self, send: Send) -> None:
+        await self.app(scope, replay, send)
+
+    async def _reject(self, scope: Scope, send: Send) -> None:
         response = JSONResponse(
             {"detail": f"request body over {self.limit} bytes"}, status.HTTP_413_CONTENT_TOO_LARGE
         )
-        await response({"type": "http"}, _no_receive, send)
-
-
-class _TooLarge(Exception):
-    pass
+        await response(scope, _no_receive, send)
 
 
 async def _no_receive() -> Message:

@@ -146,7 +146,7 @@ def main() -> None:
             rows.append(
                 (
                     "POST /predict p99 while /train runs",
-                    f"{busy['p99']:.1f} ms ({busy['rps']:,.0f} req/s; job {state['state']} at epoch "
+                    f"{busy['p99']:.1f} ms ({busy['rps']:,.0f} req/s; job {state['state']}, epoch "
                     f"{state['epoch']})",
                     f"idle p99 {idle['p99']:.1f} ms; goal <= 2x = {2 * idle['p99']:.1f} ms",
                     "yes"

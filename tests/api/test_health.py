@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.api.test_predictions import WINDOW
@@ -75,12 +74,6 @@ def test_a_declared_body_over_the_limit_is_413(client_for) -> None:
     assert response.json()["detail"] == "request body over 2048 bytes"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="source bug, api/main.py BodyLimit: the _TooLarge raised from receive() inside "
-    "FastAPI's body parsing is turned into 400 'There was an error parsing the body', so a "
-    "chunked (undeclared) body over max_body_bytes is never a 413",
-)
 def test_a_chunked_body_over_the_limit_is_413(client_for) -> None:
     client = client_for(max_body_bytes=2048)
 

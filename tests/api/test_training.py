@@ -128,12 +128,6 @@ def test_a_promoted_job_is_served_without_a_restart(client_for) -> None:
     assert "no model loaded" not in client.get("/ready").json()["reasons"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="source bug, api/jobs.py TrainingJobs._finish: the job is marked succeeded/promoted "
-    "before on_success loads the new champion, so a client that polls until 'succeeded' and "
-    "then predicts can still get the old model (or 503)",
-)
 def test_succeeded_means_the_promoted_model_is_already_served(client_for, monkeypatch) -> None:
     client = client_for(empty=True)
     load = ServiceState.load
