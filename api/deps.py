@@ -1,4 +1,8 @@
-"""Typed dependencies: the state, the model in use, and the admin check."""
+"""Typed dependencies: the state, the model in use, and the admin check.
+
+All async: FastAPI would run plain `def` dependencies in its threadpool, two thread hops on
+every request.
+"""
 
 from __future__ import annotations
 
@@ -13,14 +17,14 @@ from model.predictor import Predictor
 TOKEN_HELP = "set TICKCAST_API__TOKEN on the server and send 'Authorization: Bearer <token>'"
 
 
-def get_state(request: Request) -> ServiceState:
+async def get_state(request: Request) -> ServiceState:
     return request.app.state.tickcast
 
 
 StateDep = Annotated[ServiceState, Depends(get_state)]
 
 
-def get_predictor(state: StateDep) -> Predictor:
+async def get_predictor(state: StateDep) -> Predictor:
     predictor = state.predictor
     if predictor is None:
         raise HTTPException(
@@ -33,7 +37,9 @@ def get_predictor(state: StateDep) -> Predictor:
 PredictorDep = Annotated[Predictor, Depends(get_predictor)]
 
 
-def require_admin(state: StateDep, authorization: Annotated[str | None, Header()] = None) -> None:
+async def require_admin(
+    state: StateDep, authorization: Annotated[str | None, Header()] = None
+) -> None:
     """401 without a token, 403 with a wrong one, 403 when the server has none configured."""
     configured = state.settings.api.token
     if configured is None or not configured.get_secret_value():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import multiprocessing as mp
+import os
 import threading
 import traceback
 import uuid
@@ -24,6 +25,12 @@ class JobConflict(RuntimeError):
 
 def _train_in_child(settings_json: str, request_json: str, events: Any) -> None:
     """Child process: load data, train, and report progress and the outcome on `events`."""
+    import torch
+
+    # Serving comes first: the child runs niced, on one thread, leaving a core to the API.
+    os.nice(10)
+    torch.set_num_threads(1)
+
     from model.training import train
     from producers.sources import load_prices
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -116,6 +117,10 @@ def create_app(settings: Settings) -> FastAPI:
             metrics.MODEL_VERSION.labels(predictor.name).set(float(predictor.version))
         except ModelNotFoundError as exc:
             logger.warning("starting without a model: %s", exc)
+        # Startup leaves a large heap (torch, MLflow); freezing it keeps the cyclic GC from
+        # rescanning it, which otherwise shows up as ~200 ms pauses in the p99.
+        gc.collect()
+        gc.freeze()
         feed = None
         if settings.kafka.bootstrap_servers:
             from api.feed import run_feed

@@ -51,7 +51,7 @@ def wrk(url: str, body: dict, seconds: int, connections: int, workdir: Path) -> 
         f"wrk.body = {json.dumps(json.dumps(body))}\n"
     )
     out = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
         capture_output=True,
         text=True,
         check=True,

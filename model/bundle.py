@@ -53,7 +53,8 @@ class ModelBundle:
     @torch.inference_mode()
     def predict_returns(self, windows: np.ndarray) -> np.ndarray:
         """Unscaled next log returns for validated N x window closes, in one forward pass."""
-        self.net.eval()
+        if self.net.training:
+            self.net.eval()
         dtype = next(self.net.parameters()).dtype
         x = torch.from_numpy(window_features(windows, self.scaler, np.float64)).to(dtype)
         return self.scaler.inverse_transform(self.net(x).numpy())

@@ -126,24 +126,26 @@ def ks_statistic(returns: np.ndarray, baseline: ReturnBaseline, alpha: float) ->
 def volatility_ratio(
     returns: np.ndarray, baseline: ReturnBaseline, low: float, high: float
 ) -> DriftStatistic:
-    ratio = float(np.std(returns, ddof=1) / baseline.std)
+    std = float(returns.std(ddof=1))
+    ratio = std / baseline.std
     return DriftStatistic(
         name="volatility_ratio",
         value=ratio,
         threshold=f"outside [{low}, {high}]",
         drift=not (low <= ratio <= high),
-        detail=f"window std {np.std(returns, ddof=1):.4f} vs baseline {baseline.std:.4f}",
+        detail=f"window std {std:.4f} vs baseline {baseline.std:.4f}",
     )
 
 
 def mean_zscore(returns: np.ndarray, baseline: ReturnBaseline, limit: float) -> DriftStatistic:
-    z = float((np.mean(returns) - baseline.mean) / (baseline.std / math.sqrt(returns.size)))
+    mean = float(returns.mean())
+    z = (mean - baseline.mean) / (baseline.std / math.sqrt(returns.size))
     return DriftStatistic(
         name="mean_return_z",
         value=z,
         threshold=f"|z| > {limit}",
         drift=abs(z) > limit,
-        detail=f"window mean {np.mean(returns):+.5f} vs baseline {baseline.mean:+.5f}",
+        detail=f"window mean {mean:+.5f} vs baseline {baseline.mean:+.5f}",
     )
 
 

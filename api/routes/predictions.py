@@ -6,7 +6,7 @@ import datetime as dt
 import logging
 
 import numpy as np
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Response, status
 
 from api import metrics
 from api.deps import PredictorDep, StateDep
@@ -72,9 +72,11 @@ def forecast(
 @router.post("/predict", response_model=PredictResponse)
 async def create_prediction(
     body: PredictRequest, predictor: PredictorDep, state: StateDep
-) -> PredictResponse:
+) -> Response:
     """The next close after exactly 60 prices, with drift details."""
-    return forecast([body], predictor, state.settings)[0]
+    # The model is already validated: serialise it once, skipping FastAPI's second pass.
+    answer = forecast([body], predictor, state.settings)[0]
+    return Response(answer.model_dump_json(), media_type="application/json")
 
 
 @router.post("/predict/batch", response_model=BatchPredictResponse)
