@@ -27,7 +27,7 @@ async def read_health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/ready")
+@router.get("/ready", responses={503: {"description": "Not ready; `reasons` says why."}})
 async def read_ready(state: StateDep, response: Response) -> dict[str, object]:
     """Readiness: a model is loaded and the broker answers; 503 with the reasons otherwise."""
     reasons = []
