@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 SOURCE ?=
 TICKERS ?=
 
-.PHONY: up install browser test lint format bench bench-stream schemas clean
+.PHONY: up install browser test lint format bench bench-stream bench-api schemas clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,9 @@ bench: install
 
 bench-stream: install
 	$(BIN)/python benchmarks/stream.py
+
+bench-api: install
+	$(BIN)/python benchmarks/api.py
 
 schemas: install
 	$(BIN)/tickcast schemas
