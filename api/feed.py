@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from api.state import ServiceState
 from schemas.messages import Forecast, ModelEvent
+from streams import events
 from streams.topics import topic_names
 
 logger = logging.getLogger(__name__)
@@ -47,24 +48,12 @@ async def follow_bus(state: ServiceState) -> None:
 
 async def follow_model_events(state: ServiceState) -> None:
     """Swap to a newly announced champion, like the workers do."""
+
+    async def swap(event: ModelEvent) -> None:
+        await asyncio.to_thread(state.load, event.model_version)
+
     kafka = state.settings.kafka
-    consumer = AIOKafkaConsumer(
-        topic_names(kafka)["model_events"],
-        group_id=None,
-        bootstrap_servers=kafka.bootstrap_servers,
-        auto_offset_reset="latest",
-    )
-    await consumer.start()
-    try:
-        async for record in consumer:
-            try:
-                event = ModelEvent.model_validate_json(record.value)
-            except ValidationError:
-                continue
-            if event.model_name == state.settings.mlflow.model_name:
-                await asyncio.to_thread(state.load, event.model_version)
-    finally:
-        await consumer.stop()
+    await events.follow(kafka, kafka.bootstrap_servers, state.settings.mlflow.model_name, swap)
 
 
 async def run_feed(state: ServiceState) -> None:

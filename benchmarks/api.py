@@ -23,8 +23,7 @@ import warnings
 from datetime import date
 from pathlib import Path
 
-from rich.console import Console
-from rich.table import Table
+from model_core import print_table  # benchmarks/ is on sys.path when run as a script
 
 from model.training import train
 from producers.sources import load_prices
@@ -160,12 +159,11 @@ def main() -> None:
         finally:
             server.terminate()
             server.wait(30)
-    table = Table(title="tickcast API (issue 4) - all figures measured in this run")
-    for column in ("figure", "measured", "reference / goal", "met"):
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*row)
-    Console(width=170).print(table)
+    print_table(
+        "tickcast API (issue 4) - all figures measured in this run",
+        ("figure", "measured", "reference / goal", "met"),
+        rows,
+    )
 
 
 if __name__ == "__main__":

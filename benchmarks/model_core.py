@@ -47,6 +47,16 @@ class Row:
     ok: bool | None = None
 
 
+def print_table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    """One table of figures; every benchmark prints its results this way."""
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*row)
+    Console(width=170).print(table)
+
+
 def throughput(
     predictor: Predictor, windows: np.ndarray, batch: int = BATCH, seconds: float = 3.0
 ) -> float:
@@ -79,7 +89,6 @@ def main() -> None:
         raise SystemExit(f"{args.data}: no such folder; the benchmark needs ../shared/data")
     warnings.filterwarnings("ignore")
     logging.disable(logging.WARNING)
-    console = Console(width=160)
     source = f"csv:{args.data}"
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(
@@ -205,13 +214,20 @@ def main() -> None:
             )
         )
 
-    table = Table(title="tickcast model core (issue 2) - all figures measured in this run")
-    for column in ("figure", "measured", "reference", "goal", "met"):
-        table.add_column(column)
-    for row in rows:
-        met = "" if row.ok is None else ("yes" if row.ok else "NO")
-        table.add_row(row.figure, row.measured, row.reference, row.goal, met)
-    console.print(table)
+    print_table(
+        "tickcast model core (issue 2) - all figures measured in this run",
+        ("figure", "measured", "reference", "goal", "met"),
+        [
+            (
+                r.figure,
+                r.measured,
+                r.reference,
+                r.goal,
+                "" if r.ok is None else ("yes" if r.ok else "NO"),
+            )
+            for r in rows
+        ],
+    )
 
 
 if __name__ == "__main__":

@@ -25,9 +25,7 @@ from pathlib import Path
 
 import numpy as np
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from model_core import throughput  # benchmarks/ is on sys.path when run as a script
-from rich.console import Console
-from rich.table import Table
+from model_core import print_table, throughput  # benchmarks/ is on sys.path when run as a script
 
 from model.evaluation import windows_in_range
 from model.predictor import Predictor
@@ -220,12 +218,11 @@ def main() -> None:
         finally:
             worker.terminate()
             worker.wait(30)
-    table = Table(title="tickcast stream (issue 3) - all figures measured in this run")
-    for column in ("figure", "measured", "goal / reference", "met"):
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*row)
-    Console(width=160).print(table)
+    print_table(
+        "tickcast stream (issue 3) - all figures measured in this run",
+        ("figure", "measured", "goal / reference", "met"),
+        rows,
+    )
 
 
 if __name__ == "__main__":

@@ -9,12 +9,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import faust
-from aiokafka import AIOKafkaConsumer
-from pydantic import ValidationError
 
 from model.predictor import Predictor
 from schemas.messages import Message, ModelEvent
-from streams import metrics
+from streams import events, metrics
 from streams.pipeline import Incoming, TickerState, process_batch
 from streams.topics import topic_names
 from streams.transport import broker_url
@@ -81,12 +79,12 @@ def create_app(settings: Settings, bootstrap: str, predictor: Predictor) -> faus
 
     @app.agent(prices)
     async def forecast(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(
+        async for batch_events in stream.take_events(
             kafka.batch_size, within=kafka.batch_window_ms / 1000
         ):
             batch = [
                 Incoming(e.key, e.value, e.message.topic, e.message.partition, e.message.offset)
-                for e in events
+                for e in batch_events
             ]
             started = time.perf_counter()
             result = process_batch(batch, lookup, holder.current, settings.drift)
@@ -109,31 +107,16 @@ def create_app(settings: Settings, bootstrap: str, predictor: Predictor) -> faus
             for ticker, state in result.states.items():
                 table[ticker.encode()] = state.to_json()
 
+    async def swap(event: ModelEvent) -> None:
+        loaded = await asyncio.to_thread(Predictor.load, settings, event.model_version)
+        holder.current = loaded
+        metrics.model_version(loaded)
+        logger.info("now forecasting with %s v%s", loaded.name, loaded.version)
+
     @app.task
     async def follow_model_events() -> None:
         """Every worker reads every model event (no consumer group), to hot-swap the model."""
-        consumer = AIOKafkaConsumer(
-            names["model_events"],
-            bootstrap_servers=bootstrap,
-            group_id=None,
-            auto_offset_reset="latest",
-        )
-        await consumer.start()
-        try:
-            async for record in consumer:
-                try:
-                    event = ModelEvent.model_validate_json(record.value)
-                except ValidationError as exc:
-                    logger.warning("ignoring malformed model event: %s", exc)
-                    continue
-                if event.model_name != settings.mlflow.model_name:
-                    continue
-                loaded = await asyncio.to_thread(Predictor.load, settings, event.model_version)
-                holder.current = loaded
-                metrics.model_version(loaded)
-                logger.info("now forecasting with %s v%s", loaded.name, loaded.version)
-        finally:
-            await consumer.stop()
+        await events.follow(kafka, bootstrap, settings.mlflow.model_name, swap)
 
     app.tickcast_holder = holder  # for tests and diagnostics
     return app
