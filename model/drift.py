@@ -126,7 +126,8 @@ def ks_statistic(returns: np.ndarray, baseline: ReturnBaseline, alpha: float) ->
 def volatility_ratio(
     returns: np.ndarray, baseline: ReturnBaseline, low: float, high: float
 ) -> DriftStatistic:
-    std = float(returns.std(ddof=1))
+    deviations = returns - returns.mean()
+    std = math.sqrt(float(deviations @ deviations) / (returns.size - 1))
     ratio = std / baseline.std
     return DriftStatistic(
         name="volatility_ratio",
@@ -138,7 +139,7 @@ def volatility_ratio(
 
 
 def mean_zscore(returns: np.ndarray, baseline: ReturnBaseline, limit: float) -> DriftStatistic:
-    mean = float(returns.mean())
+    mean = float(returns.sum()) / returns.size
     z = (mean - baseline.mean) / (baseline.std / math.sqrt(returns.size))
     return DriftStatistic(
         name="mean_return_z",

@@ -41,7 +41,7 @@ def forecast(
                 f"{where}prices above {settings.api.max_price:g} are not plausible"
             )
     windows = np.asarray([r.last_prices for r in requests], dtype=np.float64)
-    returns = predictor.predict_returns(windows)
+    returns = predictor.bundle.predict_returns(windows)  # the checks above and the schema validated
     prices = windows[:, -1] * np.exp(returns)
     if not np.all(np.isfinite(prices)):
         raise _unprocessable("these prices give no finite forecast; check the window")
