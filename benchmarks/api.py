@@ -23,7 +23,7 @@ import warnings
 from datetime import date
 from pathlib import Path
 
-from model_core import print_table  # benchmarks/ is on sys.path when run as a script
+from model_core import print_table, rss_mb  # benchmarks/ is on sys.path when run as a script
 
 from model.training import train
 from producers.sources import load_prices
@@ -33,13 +33,6 @@ from tickcast.config import Settings
 DEFAULT_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 STUDENT_RPS, STUDENT_P99_MS, STUDENT_RSS_MB = 218.0, 174.0, 566.0
 TOKEN = "bench-token"
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def wrk(url: str, body: dict, seconds: int, connections: int, workdir: Path) -> dict[str, float]:

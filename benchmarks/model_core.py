@@ -47,6 +47,14 @@ class Row:
     ok: bool | None = None
 
 
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process, in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def print_table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
     """One table of figures; every benchmark prints its results this way."""
     table = Table(title=title)

@@ -25,7 +25,11 @@ from pathlib import Path
 
 import numpy as np
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from model_core import print_table, throughput  # benchmarks/ is on sys.path when run as a script
+from model_core import (  # benchmarks/ is on sys.path when run as a script
+    print_table,
+    rss_mb,
+    throughput,
+)
 
 from model.evaluation import windows_in_range
 from model.predictor import Predictor
@@ -40,13 +44,6 @@ DEFAULT_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 FIVE = ["CMIG4.SA", "PETR4.SA", "VALE3.SA", "ITUB4.SA", "BBDC4.SA"]
 START, END = date(2018, 1, 2), date(2024, 12, 30)
 RATE, LATENCY_CLOSES = 20.0, 400
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 async def wait_for_forecasts(
