@@ -63,7 +63,7 @@ BAD_INPUTS = {
     "zero": (_with(8, "0"), "last_prices.8: Input should be greater than 0"),
     "huge": (_with(9, "1e308"), "not plausible"),
     "missing body": ("", "body: Field required"),
-    "not json": ("last_prices=1,2,3", "JSON decode error"),
+    "not json": ("last_prices=1,2,3", "Invalid JSON"),
     "no last_prices": (json.dumps({"ticker": "AAA"}), "last_prices: Field required"),
     "extra field": (
         json.dumps({"last_prices": WINDOW, "horizon": 2}),
@@ -71,7 +71,7 @@ BAD_INPUTS = {
     ),
     "object": (
         json.dumps({"last_prices": {"a": 1.0}}),
-        "last_prices: Input should be a valid list",
+        "last_prices: Input should be a valid array",
     ),
 }
 
