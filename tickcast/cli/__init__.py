@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tickcast.cli import contracts, data, http, models, stream
+from tickcast.cli import backtests, contracts, data, http, models, stream
 
 app = typer.Typer(
     name="tickcast",
@@ -23,3 +23,4 @@ app.command("tail")(stream.tail)
 app.command("schemas")(contracts.write)
 app.command("up")(stream.up)
 app.command("api")(http.api)
+app.command("backtest")(backtests.backtest)

@@ -1,0 +1,149 @@
+"""A backtest as a plain function: load, replay, score, write the report, log it to MLflow."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+import mlflow
+
+from backtest.engines import Progress, Replay, run_local, run_stream
+from backtest.report import OVERALL, build_report, scored_frame, write_outputs
+from model import registry
+from model.predictor import Predictor
+from model.training import train
+from producers.calendar import sessions_before
+from producers.publish import ticks_in_order
+from producers.sources import PriceData, load_prices
+from streams.pipeline import TickerState
+from tickcast.config import Settings
+
+logger = logging.getLogger(__name__)
+
+Say = Callable[[str], None]
+LOOKBACK_MARGIN = 10
+EXPERIMENT_SUFFIX = "-backtests"
+
+
+@dataclass(frozen=True)
+class BacktestRequest:
+    source: str
+    tickers: list[str]
+    start: date
+    end: date
+    model: str | None = None  # alias or version; default: the champion
+    engine: Literal["stream", "local"] = "stream"
+    retrain_every: int | None = None
+    out: Path | None = None
+
+
+def walk_forward(
+    data: PriceData,
+    ticks: list,
+    request: BacktestRequest,
+    settings: Settings,
+    say: Say,
+    progress: Progress | None,
+) -> tuple[Replay, list[str]]:
+    """Retrain every N trading days on all data before the block; the windows carry over."""
+    days = sorted({t.date for t in ticks if request.start <= t.date <= request.end})
+    starts = days[:: request.retrain_every]
+    states: dict[str, TickerState] = {}
+    replay, versions = Replay(), []
+    for k, block_start in enumerate(starts):
+        block_end = starts[k + 1] if k + 1 < len(starts) else None
+        history = PriceData(
+            data.source,
+            data.kind,
+            {t: f[f["date"].dt.date < block_start] for t, f in data.frames.items()},
+            data.reports,
+        )
+        result = train(history, settings, promote=False, progress=False)
+        versions.append(result.model_version)
+        say(
+            f"retrained for {block_start}: {result.model_name} v{result.model_version} "
+            f"(trained on data before {block_start})"
+        )
+        predictor = Predictor.load(settings, result.model_version)
+        block = [
+            t
+            for t in ticks
+            if (k == 0 or t.date >= block_start) and (block_end is None or t.date < block_end)
+        ]
+        part = run_local(block, predictor, settings, states)
+        replay.forecasts += part.forecasts
+        replay.alerts += part.alerts
+        replay.seconds += part.seconds
+        if progress:
+            progress(k + 1, len(starts))
+    return replay, versions
+
+
+def run_backtest(
+    settings: Settings, request: BacktestRequest, say: Say, progress: Progress | None = None
+) -> dict:
+    if request.end < request.start:
+        raise ValueError(f"end {request.end} is before start {request.start}")
+    if request.retrain_every is not None and request.engine != "local":
+        raise ValueError("--retrain-every runs on the local engine (add --engine local)")
+    window = settings.model.window
+    first = sessions_before(request.start, window + LOOKBACK_MARGIN)
+    data = load_prices(request.source, request.tickers, settings.data, first, request.end)
+    ticks = ticks_in_order(data.frames, data.source)
+    versions: list[str] = []
+    if request.retrain_every:
+        replay, versions = walk_forward(data, ticks, request, settings, say, progress)
+        model = f"walk-forward every {request.retrain_every} days: v{', v'.join(versions)}"
+    else:
+        predictor = Predictor.load(settings, request.model)
+        model = f"{predictor.name} v{predictor.version}"
+        engine = run_stream if request.engine == "stream" else run_local
+        replay = engine(ticks, predictor, settings, progress=progress)
+    rows = scored_frame(replay.forecasts, data.frames, request.start, request.end)
+    alerts = sorted(replay.alerts, key=lambda a: (a.as_of, a.ticker))
+    meta = {
+        "engine": request.engine,
+        "source": data.source,
+        "synthetic": data.synthetic,
+        "tickers": list(data.frames),
+        "start": str(request.start),
+        "end": str(request.end),
+        "model": model,
+        "retrains": len(versions),
+        "replay_seconds": replay.seconds,
+        "forecasts": len(replay.forecasts),
+    }
+    report = build_report(rows, alerts, meta)
+    _log(settings, request, report, rows, alerts)
+    return report
+
+
+def _log(settings: Settings, request: BacktestRequest, report: dict, rows, alerts) -> None:
+    """Write the files (into --out, or a temporary folder) and log them as an MLflow run."""
+    registry.connect(settings.mlflow)
+    mlflow.set_experiment(settings.mlflow.experiment + EXPERIMENT_SUFFIX)
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        mlflow.start_run(
+            run_name=f"backtest {report['start']}..{report['end']}",
+            tags={"synthetic": str(report["synthetic"]).lower()},
+        ) as run,
+    ):
+        out = request.out or Path(tmp)
+        paths = write_outputs(report, rows, alerts, out)
+        mlflow.log_params(
+            {k: report[k] for k in ("engine", "source", "start", "end", "model", "retrains")}
+            | {"tickers": ",".join(report["tickers"])}
+        )
+        overall = report["metrics"][OVERALL]
+        mlflow.log_metrics({k: float(v) for k, v in overall.items() if isinstance(v, (int, float))})
+        for path in paths:
+            mlflow.log_artifact(str(path))
+        report["mlflow_run_id"] = run.info.run_id
+        report["out"] = str(request.out) if request.out else None
+    mlflow.set_experiment(settings.mlflow.experiment)

@@ -1,0 +1,120 @@
+"""`tickcast backtest`: replay history through the pipeline and score it against naive."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from tickcast.cli.common import (
+    DATE_FORMATS,
+    Source,
+    Tickers,
+    Verbose,
+    err,
+    fail,
+    note,
+    out,
+    parse_tickers,
+    settings,
+    setup_logging,
+    user_errors,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class Engine(StrEnum):
+    stream = "stream"
+    local = "local"
+
+
+def summary(report: dict) -> Table:
+    label = " [yellow](synthetic data)[/yellow]" if report["synthetic"] else ""
+    table = Table(
+        title=f"Backtest {report['start']}..{report['end']}, {report['engine']} engine{label}"
+    )
+    for column in ("ticker", "n", "MAPE %", "naive MAPE %", "MASE", "direction", "DM p", "alerts"):
+        table.add_column(column, justify="left" if column == "ticker" else "right")
+    for ticker, m in report["metrics"].items():
+        table.add_row(
+            ticker,
+            str(m["n"]),
+            f"{m['mape']:.3f}",
+            f"{m['naive_mape']:.3f}",
+            f"{m['mase']:.4f}",
+            f"{m['direction_accuracy']:.1%}",
+            f"{m['dm_pvalue']:.3f}",
+            str(m["drift_alerts"]),
+            style="bold" if ticker == "overall" else None,
+        )
+    table.caption = (
+        f"model {report['model']}; MASE < 1 beats naive; DM p < 0.05: unlikely to be chance"
+    )
+    return table
+
+
+def backtest(
+    start: datetime = typer.Option(..., formats=DATE_FORMATS, help="First target date scored."),
+    end: datetime = typer.Option(..., formats=DATE_FORMATS, help="Last target date scored."),
+    source: Source = None,
+    tickers: Tickers = None,
+    model: str = typer.Option(None, "--model", help="Alias or version (default: champion)."),
+    engine: Engine = typer.Option(
+        Engine.stream, help="stream: the real pipeline; local: in-process."
+    ),
+    retrain_every: int = typer.Option(
+        None, min=1, help="Walk-forward: retrain every N trading days."
+    ),
+    out_dir: Path = typer.Option(None, "--out", help="Folder for report.json, report.md and PNGs."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    verbose: Verbose = False,
+) -> None:
+    """Replay history, score each forecast against naive (MASE, direction, Diebold-Mariano)."""
+    from backtest.engines import BacktestError
+    from backtest.run import BacktestRequest, run_backtest
+
+    setup_logging(verbose, heavy=True)
+    cfg = settings()
+    request = BacktestRequest(
+        source=source or cfg.data.default_source,
+        tickers=parse_tickers(tickers, cfg.data.default_tickers),
+        start=start.date(),
+        end=end.date(),
+        model=model,
+        engine=engine.value,
+        retrain_every=retrain_every,
+        out=out_dir,
+    )
+    with (
+        user_errors(),
+        Progress(
+            TextColumn("backtest"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+        ) as bar,
+    ):
+        task = bar.add_task("backtest", total=None)
+
+        def advance(done: int, total: int, task: int = task) -> None:
+            bar.update(task, completed=done, total=total)
+
+        try:
+            report = run_backtest(cfg, request, note, advance)
+        except (ValueError, BacktestError) as exc:
+            fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps(report, indent=2, default=str))
+        return
+    out.print(summary(report))
+    where = f"; files in {report['out']}" if report["out"] else ""
+    note(f"MLflow run {report['mlflow_run_id']}{where}")
