@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 SOURCE ?=
 TICKERS ?=
 
-.PHONY: up install browser test lint format bench bench-stream bench-api schemas clean
+.PHONY: up install browser test lint format bench bench-stream bench-api bench-backtest schemas clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,9 @@ bench-stream: install
 
 bench-api: install
 	$(BIN)/python benchmarks/api.py
+
+bench-backtest: install
+	$(BIN)/python benchmarks/backtests.py
 
 schemas: install
 	$(BIN)/tickcast schemas

@@ -153,6 +153,9 @@ def run_stream(
         "TICKCAST_KAFKA__METRICS_PORT": "0",
         "TICKCAST_DATA__DIR": str(settings.data.dir),
         "TICKCAST_MLFLOW__TRACKING_URI": settings.mlflow.tracking_uri,
+        # A lone, short-lived member: its group forms and ends quickly.
+        "TICKCAST_KAFKA__SESSION_TIMEOUT_S": "6",
+        "TICKCAST_KAFKA__REBALANCE_TIMEOUT_S": "2",
     }
     worker = None
     try:
@@ -177,11 +180,13 @@ def run_stream(
         alerts = asyncio.run(_collect(run, "drift_alerts", 0, 1.0, 30, None))
     finally:
         if worker is not None and worker.poll() is None:
+            # The run's topics and table are thrown away: nothing needs a clean shutdown.
             worker.send_signal(signal.SIGTERM)
             try:
-                worker.wait(20)
+                worker.wait(3)
             except subprocess.TimeoutExpired:
                 worker.kill()
+                worker.wait()
         if broker is not None:
             broker.stop()
     # At-least-once delivery: keep one forecast per (ticker, as_of).
