@@ -108,3 +108,29 @@ def test_data_reports_dropped_rows(tmp_path) -> None:
     assert result.exit_code == 0, result.output
     for text in ("2 rows", "1 duplicate date", "1 Yahoo filler row", "1 non-positive close"):
         assert text in result.output
+
+
+def test_backtest_json_and_table() -> None:
+    assert runner.invoke(app, TRAIN).exit_code == 0
+    args = [
+        "backtest",
+        "--source",
+        "synthetic",
+        "--tickers",
+        "AAA",
+        "--start",
+        "2020-02-03",
+        "--end",
+        "2020-03-31",
+        "--engine",
+        "local",
+    ]
+    result = runner.invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["engine"] == "local" and report["synthetic"] is True
+    assert {"mase", "dm_pvalue", "drift_alerts"} <= set(report["metrics"]["AAA"])
+    table = runner.invoke(app, args)
+    assert table.exit_code == 0 and "MASE" in table.stdout and "DM p" in table.stdout
+    refused = runner.invoke(app, [*args[:-2], "--engine", "stream", "--retrain-every", "20"])
+    assert refused.exit_code == 1 and "local engine" in refused.output
