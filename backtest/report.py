@@ -10,7 +10,6 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 
 from backtest.scoring import diebold_mariano, drift_mask
@@ -148,7 +147,3 @@ def write_outputs(
     for ticker in sorted(set(rows["ticker"])):
         paths.append(plot_ticker(rows, alerts, ticker, out / f"{ticker}.png"))
     return paths
-
-
-def _finite(value: object) -> bool:
-    return isinstance(value, (int, float)) and np.isfinite(value)
