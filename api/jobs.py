@@ -6,6 +6,7 @@ import datetime as dt
 import logging
 import multiprocessing as mp
 import os
+import queue
 import threading
 import traceback
 import uuid
@@ -103,7 +104,7 @@ class TrainingJobs:
             while True:
                 try:
                     event = events.get(timeout=1.0)
-                except Exception:  # queue.Empty: check the child is still alive
+                except queue.Empty:  # no news: check the child is still alive
                     if not process.is_alive():
                         self._finish(
                             job_id, error=f"training process exited with code {process.exitcode}"

@@ -113,8 +113,7 @@ def create_app(settings: Settings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
-            predictor = await asyncio.to_thread(state.load)
-            metrics.MODEL_VERSION.labels(predictor.name).set(float(predictor.version))
+            await asyncio.to_thread(state.load)
         except ModelNotFoundError as exc:
             logger.warning("starting without a model: %s", exc)
         # Startup leaves a large heap (torch, MLflow); freezing it keeps the cyclic GC from

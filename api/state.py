@@ -8,6 +8,7 @@ import threading
 from collections import deque
 from dataclasses import dataclass, field
 
+from api import metrics
 from model.predictor import Predictor
 from schemas.messages import Forecast
 from tickcast.config import ModelSettings, Settings
@@ -35,6 +36,8 @@ class ServiceState:
         loaded = Predictor.load(self.settings, ref)
         with self.swap_lock:
             self.predictor = loaded
+        # Startup, /model/reload, a finished job and a model event all swap through here.
+        metrics.MODEL_VERSION.labels(loaded.name).set(float(loaded.version))
         logger.info("serving %s v%s", loaded.name, loaded.version)
         return loaded
 

@@ -40,6 +40,8 @@ async def read_ready(state: StateDep, response: Response) -> dict[str, object]:
         host, _, port = servers.split(",")[0].rpartition(":")
         if not port_open(host or "127.0.0.1", int(port)):
             reasons.append(f"broker {servers} unreachable")
+        elif not state.feed_connected:
+            reasons.append("not yet reading the forecasts topic")
     if reasons:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     return {"ready": not reasons, "reasons": reasons}

@@ -7,7 +7,6 @@ import asyncio
 from fastapi import APIRouter, HTTPException, status
 from pydantic import ValidationError
 
-from api import metrics
 from api.deps import AdminDep, PredictorDep, StateDep
 from api.errors import describe
 from model.errors import ModelNotFoundError
@@ -46,7 +45,6 @@ async def reload_model(_: AdminDep, state: StateDep) -> ModelInfo:
         predictor = await asyncio.to_thread(state.load)
     except ModelNotFoundError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
-    metrics.MODEL_VERSION.labels(predictor.name).set(float(predictor.version))
     return await read_model_info(predictor)
 
 

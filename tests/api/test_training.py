@@ -8,9 +8,12 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
+from api import metrics
 from api.state import ServiceState
 from tests.api.conftest import AUTH, TINY_JOB, wait_for_job
 from tests.api.test_predictions import WINDOW
+
+GAUGE = 'tickcast_api_model_version{model="tickcast-lstm"}'
 
 
 def _wait_for_model(client, version: str, timeout: float = 30.0) -> dict:
@@ -107,7 +110,9 @@ def test_two_parallel_posts_start_exactly_one_job(client_for) -> None:
 
 
 def test_a_promoted_job_is_served_without_a_restart(client_for) -> None:
+    metrics.MODEL_VERSION.clear()  # the registry is shared by every app in this process
     client = client_for(empty=True)
+    assert GAUGE not in client.get("/metrics").text
     refused = client.post("/predict", json={"last_prices": WINDOW})
     assert refused.status_code == 503 and "train" in refused.json()["detail"]
     not_ready = client.get("/ready")
@@ -126,6 +131,8 @@ def test_a_promoted_job_is_served_without_a_restart(client_for) -> None:
     assert answer.json()["model_version"] == done["model_version"]
     assert client.get("/").json()["model_version"] == done["model_version"]
     assert "no model loaded" not in client.get("/ready").json()["reasons"]
+    # The swap also moves the served-version gauge.
+    assert f"{GAUGE} {float(done['model_version'])}" in client.get("/metrics").text
 
 
 def test_succeeded_means_the_promoted_model_is_already_served(client_for, monkeypatch) -> None:
