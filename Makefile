@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 SOURCE ?=
 TICKERS ?=
 
-.PHONY: up install browser test lint format bench bench-stream bench-api bench-backtest schemas clean
+.PHONY: up install browser test lint format bench bench-stream bench-api bench-backtest bench-drift schemas clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,9 @@ bench-api: install
 
 bench-backtest: install
 	$(BIN)/python benchmarks/backtests.py
+
+bench-drift: install
+	$(BIN)/python benchmarks/drift.py
 
 schemas: install
 	$(BIN)/tickcast schemas

@@ -65,8 +65,9 @@ class DriftSettings(BaseModel, frozen=True):
     vol_ratio_low: float = Field(0.5, gt=0.0)
     vol_ratio_high: float = Field(2.0, gt=1.0)
     mean_z: float = Field(3.0, gt=0.0)
-    # Measured on 200 seeded regime changes (calm, 80 closes at 4x volatility, calm): 2 and 20
-    # give exactly one entered and one recovered alert in 95% of them; 1 and 5 in 76%.
+    # On 200 seeded regime changes (calm, 80 closes at 4x volatility, calm), 2 and 20 give
+    # exactly one entered and one recovered alert in 94% of them; 1 and 5 in 73%
+    # (`make bench-drift`).
     enter_after: int = Field(2, ge=1, description="Drifted windows in a row that raise an alert.")
     recover_after: int = Field(20, ge=1, description="Calm windows in a row that end drift.")
 
