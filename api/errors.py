@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from model.errors import InvalidWindowError, ModelNotFoundError
+from core.errors import (
+    ConflictError,
+    InputError,
+    NotFoundError,
+    TickcastError,
+    UnavailableError,
+    describe,
+)
+
+#: Each category of the error tree, most specific first, and its status.
+STATUS_BY_ERROR: tuple[tuple[type[TickcastError], int], ...] = (
+    (UnavailableError, status.HTTP_503_SERVICE_UNAVAILABLE),
+    (NotFoundError, status.HTTP_404_NOT_FOUND),
+    (ConflictError, status.HTTP_409_CONFLICT),
+    (InputError, status.HTTP_422_UNPROCESSABLE_CONTENT),
+)
 
 
-def describe(errors: Sequence[Any]) -> str:
-    """'last_prices.3: Input should be a finite number; ...' from pydantic errors."""
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc'] if p != 'body') or 'body'}: {e['msg']}" for e in errors
-    )
+def status_for(exc: TickcastError) -> int:
+    for kind, code in STATUS_BY_ERROR:
+        if isinstance(exc, kind):
+            return code
+    return status.HTTP_500_INTERNAL_SERVER_ERROR
 
 
 def install(app: FastAPI) -> None:
@@ -29,10 +41,6 @@ def install(app: FastAPI) -> None:
             status.HTTP_422_UNPROCESSABLE_CONTENT,
         )
 
-    @app.exception_handler(InvalidWindowError)
-    async def invalid_window(request: Request, exc: InvalidWindowError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status.HTTP_422_UNPROCESSABLE_CONTENT)
-
-    @app.exception_handler(ModelNotFoundError)
-    async def no_model(request: Request, exc: ModelNotFoundError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status.HTTP_503_SERVICE_UNAVAILABLE)
+    @app.exception_handler(TickcastError)
+    async def tickcast_error(request: Request, exc: TickcastError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_for(exc))

@@ -6,13 +6,12 @@ import asyncio
 import json
 import logging
 
-from aiokafka import AIOKafkaConsumer
 from pydantic import ValidationError
 
 from api.state import ServiceState
+from core import kafka as bus
 from schemas.messages import Forecast, ModelEvent
 from streams import events
-from streams.topics import topic_names
 
 logger = logging.getLogger(__name__)
 
@@ -20,15 +19,8 @@ logger = logging.getLogger(__name__)
 async def follow_bus(state: ServiceState) -> None:
     """Read prices and forecasts from the start (no consumer group) into the caches."""
     kafka = state.settings.kafka
-    names = topic_names(kafka)
-    consumer = AIOKafkaConsumer(
-        names["prices"],
-        names["forecasts"],
-        group_id=None,
-        bootstrap_servers=kafka.bootstrap_servers,
-        auto_offset_reset="earliest",
-        fetch_max_wait_ms=kafka.fetch_max_wait_ms,
-    )
+    names = kafka.topics
+    consumer = bus.consumer(kafka, names["prices"], names["forecasts"], from_beginning=True)
     await consumer.start()
     state.feed_connected = True
     try:
@@ -52,8 +44,7 @@ async def follow_model_events(state: ServiceState) -> None:
     async def swap(event: ModelEvent) -> None:
         await asyncio.to_thread(state.load, event.model_version)
 
-    kafka = state.settings.kafka
-    await events.follow(kafka, kafka.bootstrap_servers, state.settings.mlflow.model_name, swap)
+    await events.follow(state.settings.kafka, state.settings.mlflow.model_name, swap)
 
 
 async def run_feed(state: ServiceState) -> None:

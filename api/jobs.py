@@ -13,14 +13,15 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from core.config import Hyperparameters, Settings
+from core.errors import ConflictError
 from schemas.api import TrainJob, TrainRequest
 from schemas.metrics import TrainResult
-from tickcast.config import ModelSettings, Settings
 
 logger = logging.getLogger(__name__)
 
 
-class JobConflict(RuntimeError):
+class JobConflict(ConflictError):
     """A training job is already running."""
 
 
@@ -72,7 +73,7 @@ class TrainingJobs:
     def running(self) -> str | None:
         return self._running
 
-    def start(self, settings: Settings, model: ModelSettings, request: TrainRequest) -> TrainJob:
+    def start(self, settings: Settings, model: Hyperparameters, request: TrainRequest) -> TrainJob:
         with self._lock:
             if self._running is not None:
                 raise JobConflict(f"training job {self._running} is still running")

@@ -17,10 +17,10 @@ from api import errors, metrics
 from api.jobs import TrainingJobs
 from api.routes import dashboard, forecasts, health, models, predictions, training
 from api.state import ServiceState
+from core.config import Settings
 from model.errors import ModelNotFoundError
 from schemas.messages import ModelEvent
 from schemas.metrics import TrainResult
-from tickcast.config import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def _after_training(state: ServiceState, result: TrainResult) -> None:
             model_version=result.model_version,
             alias=state.settings.mlflow.champion_alias,
         )
-        asyncio.run(announce(state.settings.kafka, state.settings.kafka.bootstrap_servers, event))
+        asyncio.run(announce(state.settings.kafka, event))
 
 
 def create_app(settings: Settings) -> FastAPI:

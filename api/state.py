@@ -9,9 +9,9 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from api import metrics
+from core.config import Hyperparameters, Settings
 from model.predictor import Predictor
 from schemas.messages import Forecast
-from tickcast.config import ModelSettings, Settings
 
 logger = logging.getLogger(__name__)
 
@@ -20,7 +20,7 @@ logger = logging.getLogger(__name__)
 class ServiceState:
     settings: Settings
     predictor: Predictor | None = None
-    next_run: ModelSettings = field(default_factory=ModelSettings)
+    next_run: Hyperparameters = field(default_factory=Hyperparameters)
     latest: dict[str, Forecast] = field(default_factory=dict)
     closes: dict[str, deque] = field(default_factory=dict)  # ticker -> (date, close) pairs
     history: dict[str, deque] = field(default_factory=dict)  # ticker -> recent forecasts
@@ -41,8 +41,16 @@ class ServiceState:
         logger.info("serving %s v%s", loaded.name, loaded.version)
         return loaded
 
+    @property
+    def closes_kept(self) -> int:
+        """Closes remembered per ticker: enough for the served model's window."""
+        served = self.predictor.window if self.predictor else 0
+        return max(served, self.settings.kafka.closes_kept)
+
     def remember_close(self, ticker: str, day: str, close: float) -> None:
-        window = self.closes.setdefault(ticker, deque(maxlen=self.settings.model.window))
+        window = self.closes.get(ticker)
+        if window is None or window.maxlen < self.closes_kept:
+            window = self.closes[ticker] = deque(window or (), maxlen=self.closes_kept)
         if not window or day > window[-1][0]:
             window.append((day, close))
 

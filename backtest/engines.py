@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -14,22 +12,20 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from aiokafka import AIOKafkaConsumer
-
-from model.predictor import Predictor
+from core import kafka as bus
+from core.config import Settings
+from core.errors import UnavailableError
+from core.processes import die_with_parent, stop
+from model.forecaster import Forecaster
 from producers.publish import publish
 from schemas.messages import DriftAlert, Forecast, PriceTick
-from streams.broker import EmbeddedBroker, die_with_parent
-from streams.pipeline import Incoming, TickerState, process_batch
-from streams.topics import ensure_topics, topic_names
-from tickcast.config import Settings
-
-logger = logging.getLogger(__name__)
+from streams.broker import EmbeddedBroker
+from streams.pipeline import Incoming, TickerState, capacity, process_batch
 
 Progress = Callable[[int, int], None]  # (done, total)
 
 
-class BacktestError(RuntimeError):
+class BacktestError(UnavailableError):
     """A backtest that could not run (no forecasts came back, the worker died...)."""
 
 
@@ -49,7 +45,7 @@ def expected_forecasts(ticks: list[PriceTick], window: int) -> int:
 
 def run_local(
     ticks: list[PriceTick],
-    predictor: Predictor,
+    forecaster: Forecaster,
     settings: Settings,
     states: dict[str, TickerState] | None = None,
     progress: Progress | None = None,
@@ -59,15 +55,14 @@ def run_local(
     states = {} if states is None else states
     replay = Replay()
     size = settings.kafka.batch_size
+    kept = capacity(forecaster, settings.kafka.closes_kept)
     for first in range(0, len(ticks), size):
         chunk = ticks[first : first + size]
         batch = [
             Incoming(t.ticker.encode(), t.model_dump_json().encode(), "backtest", 0, first + i)
             for i, t in enumerate(chunk)
         ]
-        result = process_batch(
-            batch, lambda t: states.get(t, TickerState()), predictor, settings.drift
-        )
+        result = process_batch(batch, lambda t: states.get(t, TickerState()), forecaster, kept)
         states.update(result.states)
         replay.forecasts += result.forecasts
         replay.alerts += result.alerts
@@ -80,15 +75,9 @@ def run_local(
 def namespaced(settings: Settings, bootstrap: str) -> Settings:
     """A run of its own: topic prefix and Faust app id, so live topics and tables are untouched."""
     run = f"backtest-{uuid.uuid4().hex[:8]}"
-    kafka = settings.kafka.model_copy(
-        update={
-            "topic_prefix": f"{run}.",
-            "app_id": run,
-            "bootstrap_servers": bootstrap,
-            "metrics_port": 0,
-        }
+    return settings.with_kafka(
+        topic_prefix=f"{run}.", app_id=run, bootstrap_servers=bootstrap, metrics_port=0
     )
-    return settings.model_copy(update={"kafka": kafka})
 
 
 async def _collect(
@@ -99,14 +88,7 @@ async def _collect(
     timeout_s: float,
     progress: Progress | None,
 ) -> list[dict]:
-    kafka = settings.kafka
-    consumer = AIOKafkaConsumer(
-        topic_names(kafka)[kind],
-        bootstrap_servers=kafka.bootstrap_servers,
-        group_id=None,
-        auto_offset_reset="earliest",
-        fetch_max_wait_ms=kafka.fetch_max_wait_ms,
-    )
+    consumer = bus.consumer(settings.kafka, settings.kafka.topics[kind], from_beginning=True)
     await consumer.start()
     received: list[dict] = []
     deadline, last = time.monotonic() + timeout_s, time.monotonic()
@@ -127,9 +109,24 @@ async def _collect(
     return received
 
 
+def _worker_env(run: Settings) -> dict[str, str]:
+    return {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": run.kafka.bootstrap_servers,
+        "TICKCAST_KAFKA__TOPIC_PREFIX": run.kafka.topic_prefix,
+        "TICKCAST_KAFKA__APP_ID": run.kafka.app_id,
+        "TICKCAST_KAFKA__METRICS_PORT": "0",
+        "TICKCAST_DATA__DIR": str(run.data.dir),
+        "TICKCAST_MLFLOW__TRACKING_URI": run.mlflow.tracking_uri,
+        # A lone, short-lived member: its group forms and ends quickly.
+        "TICKCAST_KAFKA__SESSION_TIMEOUT_S": "6",
+        "TICKCAST_KAFKA__REBALANCE_TIMEOUT_S": "2",
+    }
+
+
 def run_stream(
     ticks: list[PriceTick],
-    predictor: Predictor,
+    forecaster: Forecaster,
     settings: Settings,
     progress: Progress | None = None,
     timeout_s: float = 300.0,
@@ -145,31 +142,19 @@ def run_stream(
         broker = EmbeddedBroker().start()
         bootstrap = broker.bootstrap
     run = namespaced(settings, bootstrap)
-    env = {
-        **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-        "TICKCAST_KAFKA__TOPIC_PREFIX": run.kafka.topic_prefix,
-        "TICKCAST_KAFKA__APP_ID": run.kafka.app_id,
-        "TICKCAST_KAFKA__METRICS_PORT": "0",
-        "TICKCAST_DATA__DIR": str(settings.data.dir),
-        "TICKCAST_MLFLOW__TRACKING_URI": settings.mlflow.tracking_uri,
-        # A lone, short-lived member: its group forms and ends quickly.
-        "TICKCAST_KAFKA__SESSION_TIMEOUT_S": "6",
-        "TICKCAST_KAFKA__REBALANCE_TIMEOUT_S": "2",
-    }
     worker = None
     try:
-        asyncio.run(ensure_topics(run.kafka, bootstrap))
+        asyncio.run(bus.ensure_topics(run.kafka))
         worker = subprocess.Popen(
-            [sys.executable, "-m", "tickcast", "worker", "--model", predictor.version],
-            env=env,
+            [sys.executable, "-m", "tickcast", "worker", "--model", forecaster.version],
+            env=_worker_env(run),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             preexec_fn=die_with_parent,
         )
-        asyncio.run(publish(ticks, bootstrap, topic_names(run.kafka)["prices"]))
-        expected = expected_forecasts(ticks, predictor.window)
+        asyncio.run(publish(ticks, run.kafka))
+        expected = expected_forecasts(ticks, forecaster.window)
         raw = asyncio.run(_collect(run, "forecasts", expected, 0, timeout_s, progress))
         if len(raw) < expected:
             died = worker.poll() is not None
@@ -179,14 +164,8 @@ def run_stream(
             )
         alerts = asyncio.run(_collect(run, "drift_alerts", 0, 1.0, 30, None))
     finally:
-        if worker is not None and worker.poll() is None:
-            # The run's topics and table are thrown away: nothing needs a clean shutdown.
-            worker.send_signal(signal.SIGTERM)
-            try:
-                worker.wait(3)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait()
+        # The run's topics and table are thrown away: nothing needs a clean shutdown.
+        stop(worker, 3, "the backtest worker")
         if broker is not None:
             broker.stop()
     # At-least-once delivery: keep one forecast per (ticker, as_of).

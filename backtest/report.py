@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 
 import matplotlib
@@ -13,10 +12,9 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from backtest.scoring import diebold_mariano, drift_mask
+from core.errors import InputError
 from model.metrics import mae, score
 from schemas.messages import DriftAlert, Forecast
-
-logger = logging.getLogger(__name__)
 
 OVERALL = "overall"
 
@@ -65,7 +63,9 @@ def _figures(rows: pd.DataFrame, alerts: list[DriftAlert]) -> dict:
 
 def build_report(rows: pd.DataFrame, alerts: list[DriftAlert], meta: dict) -> dict:
     if rows.empty:
-        raise ValueError("no forecast falls in the backtest range")
+        raise InputError(
+            "no forecast falls in the backtest range: widen --start/--end, or check the data"
+        )
     tickers = {}
     for ticker, part in rows.groupby("ticker", sort=True):
         tickers[ticker] = _figures(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,6 +13,8 @@ import mlflow
 
 from backtest.engines import Progress, Replay, run_local, run_stream
 from backtest.report import OVERALL, build_report, scored_frame, write_outputs
+from core.config import Settings
+from core.errors import InputError
 from model import registry
 from model.predictor import Predictor
 from model.training import train
@@ -21,9 +22,6 @@ from producers.calendar import sessions_before
 from producers.publish import ticks_in_order
 from producers.sources import PriceData, load_prices
 from streams.pipeline import TickerState
-from tickcast.config import Settings
-
-logger = logging.getLogger(__name__)
 
 Say = Callable[[str], None]
 LOOKBACK_MARGIN = 10
@@ -75,7 +73,7 @@ def walk_forward(
             for t in ticks
             if (k == 0 or t.date >= block_start) and (block_end is None or t.date < block_end)
         ]
-        part = run_local(block, predictor, settings, states)
+        part = run_local(block, predictor.forecaster, settings, states)
         replay.forecasts += part.forecasts
         replay.alerts += part.alerts
         replay.seconds += part.seconds
@@ -88,22 +86,23 @@ def run_backtest(
     settings: Settings, request: BacktestRequest, say: Say, progress: Progress | None = None
 ) -> dict:
     if request.end < request.start:
-        raise ValueError(f"end {request.end} is before start {request.start}")
+        raise InputError(f"end {request.end} is before start {request.start}")
     if request.retrain_every is not None and request.engine != "local":
-        raise ValueError("--retrain-every runs on the local engine (add --engine local)")
-    window = settings.model.window
+        raise InputError("--retrain-every runs on the local engine (add --engine local)")
+    # The served model's window decides how much history fills the first windows.
+    predictor = None if request.retrain_every else Predictor.load(settings, request.model)
+    window = predictor.window if predictor else settings.model.window
     first = sessions_before(request.start, window + LOOKBACK_MARGIN)
     data = load_prices(request.source, request.tickers, settings.data, first, request.end)
     ticks = ticks_in_order(data.frames, data.source)
     versions: list[str] = []
-    if request.retrain_every:
+    if predictor is None:
         replay, versions = walk_forward(data, ticks, request, settings, say, progress)
         model = f"walk-forward every {request.retrain_every} days: v{', v'.join(versions)}"
     else:
-        predictor = Predictor.load(settings, request.model)
         model = f"{predictor.name} v{predictor.version}"
         engine = run_stream if request.engine == "stream" else run_local
-        replay = engine(ticks, predictor, settings, progress=progress)
+        replay = engine(ticks, predictor.forecaster, settings, progress=progress)
     rows = scored_frame(replay.forecasts, data.frames, request.start, request.end)
     alerts = sorted(replay.alerts, key=lambda a: (a.as_of, a.ticker))
     meta = {
@@ -125,13 +124,13 @@ def run_backtest(
 
 def _log(settings: Settings, request: BacktestRequest, report: dict, rows, alerts) -> None:
     """Write the files (into --out, or a temporary folder) and log them as an MLflow run."""
-    registry.connect(settings.mlflow)
-    mlflow.set_experiment(settings.mlflow.experiment + EXPERIMENT_SUFFIX)
+    experiment = settings.mlflow.experiment + EXPERIMENT_SUFFIX
     with (
+        registry.experiment(settings.mlflow, experiment),
         tempfile.TemporaryDirectory() as tmp,
         mlflow.start_run(
             run_name=f"backtest {report['start']}..{report['end']}",
-            tags={"synthetic": str(report["synthetic"]).lower()},
+            tags={"synthetic": registry.flag(report["synthetic"])},
         ) as run,
     ):
         out = request.out or Path(tmp)
@@ -146,4 +145,3 @@ def _log(settings: Settings, request: BacktestRequest, report: dict, rows, alert
             mlflow.log_artifact(str(path))
         report["mlflow_run_id"] = run.info.run_id
         report["out"] = str(request.out) if request.out else None
-    mlflow.set_experiment(settings.mlflow.experiment)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 import math
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
 
-logger = logging.getLogger(__name__)
+from core.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -29,7 +28,7 @@ def diebold_mariano(errors_a: np.ndarray, errors_b: np.ndarray, power: int = 2) 
     """
     a, b = np.asarray(errors_a, dtype=np.float64), np.asarray(errors_b, dtype=np.float64)
     if a.shape != b.shape or a.ndim != 1 or a.size < 3:
-        raise ValueError("need two 1-D error arrays of the same length, at least 3")
+        raise InputError(f"the Diebold-Mariano test needs at least 3 paired errors; got {a.size}")
     d = np.abs(a) ** power - np.abs(b) ** power
     n = d.size
     variance = float(np.mean((d - d.mean()) ** 2))  # gamma_0, divided by n

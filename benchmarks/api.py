@@ -25,10 +25,10 @@ from pathlib import Path
 
 from model_core import print_table, rss_mb  # benchmarks/ is on sys.path when run as a script
 
+from core.config import Settings
 from model.training import train
 from producers.sources import load_prices
 from streams.broker import free_port, port_open
-from tickcast.config import Settings
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 STUDENT_RPS, STUDENT_P99_MS, STUDENT_RSS_MB = 218.0, 174.0, 566.0

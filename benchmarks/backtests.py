@@ -21,9 +21,9 @@ from pathlib import Path
 from model_core import print_table  # benchmarks/ is on sys.path when run as a script
 
 from backtest.run import BacktestRequest, run_backtest
+from core.config import Settings
 from model.training import train
 from producers.sources import load_prices
-from tickcast.config import Settings
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 FIVE = ["CMIG4.SA", "PETR4.SA", "VALE3.SA", "ITUB4.SA", "BBDC4.SA"]

@@ -17,11 +17,11 @@ import numpy as np
 from model_core import print_table  # benchmarks/ is on sys.path when run as a script
 from scipy import stats
 
+from core.config import DriftSettings, Settings
 from model.drift import ReturnBaseline, assess_drift, build_baselines, ks_two_sample
 from model.features import log_returns
 from producers.sources import load_prices
 from streams.alerts import DriftState, step
-from tickcast.config import DriftSettings, Settings
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 FIVE = ["CMIG4.SA", "PETR4.SA", "VALE3.SA", "ITUB4.SA", "BBDC4.SA"]

@@ -21,12 +21,12 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from core.config import Settings
 from model.drift import assess_drift
 from model.evaluation import score_by_ticker, windows_in_range
 from model.predictor import Predictor
 from model.training import train
 from producers.sources import load_prices
-from tickcast.config import Settings
 
 logger = logging.getLogger(__name__)
 

@@ -30,15 +30,15 @@ from model_core import (  # benchmarks/ is on sys.path when run as a script
     rss_mb,
     throughput,
 )
+from streams.topics import ensure_topics, topic_names
 
+from core.config import Settings
 from model.evaluation import windows_in_range
 from model.predictor import Predictor
 from model.training import train
 from producers.publish import publish, ticks_in_order
 from producers.sources import load_prices
 from streams.broker import EmbeddedBroker
-from streams.topics import ensure_topics, topic_names
-from tickcast.config import Settings
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 FIVE = ["CMIG4.SA", "PETR4.SA", "VALE3.SA", "ITUB4.SA", "BBDC4.SA"]

@@ -6,7 +6,6 @@ Everything needed to forecast is saved beside the weights, so loading needs noth
 from __future__ import annotations
 
 import json
-import logging
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,10 +15,9 @@ import numpy as np
 import torch
 
 from model.drift import ReturnBaseline
+from model.errors import IncompatibleModelError
 from model.features import FEATURES, ReturnScaler, returns_to_prices, window_features
 from model.network import LSTMForecaster
-
-logger = logging.getLogger(__name__)
 
 WEIGHTS, CONFIG, BASELINE = "weights.pt", "config.json", "drift_baseline.json"
 FORMAT_VERSION = 1
@@ -62,13 +60,20 @@ class ModelBundle:
 
     @torch.inference_mode()
     def predict_returns(self, windows: np.ndarray) -> np.ndarray:
-        """Unscaled next log returns for validated N x window closes, in one forward pass."""
+        """Unscaled next log returns for validated N x window closes.
+
+        Each window goes through the network as a batch of one: LSTM kernels round in the
+        last bits differently with the batch's shape, and a forecast must not depend on what
+        else arrived in its micro-batch. So every path gives the same bits for a window.
+        """
         x = torch.from_numpy(window_features(windows, self.scaler))
         if self.runner is not None:
-            return self.scaler.inverse_transform(self.runner(x).numpy())
-        if self.net.training:
+            run = self.runner
+        else:
             self.net.eval()
-        return self.scaler.inverse_transform(self.net(x).numpy())
+            run = self.net
+        scaled = torch.cat([run(row) for row in x.split(1)]) if len(x) else torch.empty(0)
+        return self.scaler.inverse_transform(scaled.numpy())
 
     def predict_prices(self, windows: np.ndarray) -> np.ndarray:
         return returns_to_prices(windows[:, -1], self.predict_returns(windows))
@@ -92,8 +97,9 @@ class ModelBundle:
     def load(cls, directory: Path) -> ModelBundle:
         config = json.loads((directory / CONFIG).read_text())
         if config.get("format_version") != FORMAT_VERSION:
-            raise ValueError(
-                f"{directory}: unsupported model format {config.get('format_version')}"
+            raise IncompatibleModelError(
+                f"{directory}: model format {config.get('format_version')} is not "
+                f"{FORMAT_VERSION}; retrain it with this version of tickcast"
             )
         net = LSTMForecaster(**config["hparams"])
         net.load_state_dict(torch.load(directory / WEIGHTS, weights_only=True))

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import logging
-
 import lightning as L
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from model.features import ReturnScaler, window_features, window_targets
 from model.windows import WindowSet
-
-logger = logging.getLogger(__name__)
 
 
 class WindowDataModule(L.LightningDataModule):

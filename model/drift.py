@@ -21,18 +21,15 @@ says what changed (the spread or the trend); see DriftSettings to tune.
 
 from __future__ import annotations
 
-import logging
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import special
 
+from core.config import DriftSettings
 from model.features import log_returns
 from schemas.drift import DriftReport, DriftStatistic
-from tickcast.config import DriftSettings
-
-logger = logging.getLogger(__name__)
 
 OVERALL = "overall"
 

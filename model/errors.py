@@ -1,21 +1,27 @@
-"""Errors of the model core; the CLI and the API map each to one clear message."""
+"""Errors of the model core."""
+
+from core.errors import InputError, NotFoundError, TickcastError
 
 
-class ModelError(Exception):
+class ModelError(TickcastError):
     """Base of the model package's errors."""
 
 
-class InvalidWindowError(ModelError, ValueError):
+class InvalidWindowError(ModelError, InputError):
     """A price window that cannot be forecast (wrong length, NaN, non-positive...)."""
 
 
-class ModelNotFoundError(ModelError, LookupError):
+class ModelNotFoundError(ModelError, NotFoundError):
     """No registered model matches the requested alias or version."""
 
 
-class TrainingError(ModelError):
+class TrainingError(ModelError, InputError):
     """Training data or settings that cannot give a model."""
 
 
-class NotEnoughDataError(ModelError, ValueError):
+class NotEnoughDataError(TrainingError):
     """Too few closes to fill a window, or an empty split or range."""
+
+
+class IncompatibleModelError(ModelError, InputError):
+    """A saved model this version of tickcast cannot read."""

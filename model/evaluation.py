@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import date
 
 import numpy as np
@@ -13,8 +12,6 @@ from model.predictor import Predictor
 from model.windows import WindowSet, concat, make_windows
 from producers.sources import PriceData
 from schemas.metrics import EvaluationReport, MetricSet
-
-logger = logging.getLogger(__name__)
 
 OVERALL = "overall"
 

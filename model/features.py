@@ -7,12 +7,11 @@ return; a forecast goes back to a price as last_close * exp(return).
 
 from __future__ import annotations
 
-import logging
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
-logger = logging.getLogger(__name__)
+from model.errors import NotEnoughDataError, TrainingError
 
 FEATURES = ("return", "level")  # channels of each time step
 MIN_STD = 1e-12  # below this, returns are constant up to rounding and cannot be standardised
@@ -41,10 +40,10 @@ class ReturnScaler:
         values = np.asarray(returns, dtype=np.float64).ravel()
         values = values[np.isfinite(values)]
         if values.size < 2:
-            raise ValueError("need at least two finite returns to fit the scaler")
+            raise NotEnoughDataError("need at least two finite returns to fit the scaler")
         std = float(values.std())
         if not std > MIN_STD:
-            raise ValueError(
+            raise TrainingError(
                 "training returns have zero variance: "
                 "the prices never move, or move at a constant rate"
             )

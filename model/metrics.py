@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import logging
-
 import numpy as np
 
 from schemas.metrics import MetricSet
-
-logger = logging.getLogger(__name__)
 
 
 def mae(actual: np.ndarray, predicted: np.ndarray) -> float:

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 
 import lightning as L
 import torch
 from torch import nn
-
-logger = logging.getLogger(__name__)
 
 OptimizerFactory = Callable[[object], torch.optim.Optimizer]
 

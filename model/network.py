@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import logging
-
 import torch
 from torch import nn
-
-logger = logging.getLogger(__name__)
 
 
 class LSTMForecaster(nn.Module):

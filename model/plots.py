@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import matplotlib
@@ -12,8 +11,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from model.windows import WindowSet
-
-logger = logging.getLogger(__name__)
 
 
 def forecast_plot(windows: WindowSet, predicted: np.ndarray, path: Path, title: str) -> Path:

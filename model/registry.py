@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,9 +16,9 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
+from core.config import MlflowSettings
 from model.bundle import ModelBundle
 from model.errors import ModelNotFoundError
-from tickcast.config import MlflowSettings
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +26,16 @@ PYFUNC_CODE = Path(__file__).with_name("pyfunc.py")
 MODEL_ARTIFACT = "model"
 BUNDLE_ARTIFACT = "bundle"
 PIP_REQUIREMENTS = ["tickcast", "torch", "numpy", "scipy"]
+
+
+def flag(value: bool) -> str:
+    """The one way a yes/no is written into MLflow params and tags."""
+    return "true" if value else "false"
+
+
+def read_flag(value: str | None) -> bool:
+    """Reads `flag`'s output, and the "True" that older runs wrote."""
+    return (value or "").strip().lower() == "true"
 
 
 def connect(settings: MlflowSettings) -> MlflowClient:
@@ -41,6 +53,17 @@ def connect(settings: MlflowSettings) -> MlflowClient:
         )
     mlflow.set_experiment(settings.experiment)
     return client
+
+
+@contextmanager
+def experiment(settings: MlflowSettings, name: str) -> Iterator[MlflowClient]:
+    """Runs started inside go to experiment `name`; the configured one is back after, always."""
+    client = connect(settings)
+    mlflow.set_experiment(name)
+    try:
+        yield client
+    finally:
+        mlflow.set_experiment(settings.experiment)
 
 
 def log_bundle(bundle: ModelBundle) -> str:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
 import pandas as pd
 
-logger = logging.getLogger(__name__)
+from model.errors import NotEnoughDataError, TrainingError
 
 SPLITS = ("train", "valid", "test")
 
@@ -82,7 +81,7 @@ def empty_windows(window: int) -> WindowSet:
 
 def concat(sets: list[WindowSet]) -> WindowSet:
     if not sets:
-        raise ValueError("no window sets to concatenate")
+        raise NotEnoughDataError("no windows: no ticker has enough closes")
     return WindowSet(
         *(
             np.concatenate([getattr(s, f) for s in sets])
@@ -105,10 +104,12 @@ def split_windows(
     validate and the rest test. Otherwise each ticker splits by fractions of its windows.
     """
     if (valid_start is None) != (test_start is None):
-        raise ValueError("give both valid_start and test_start, or neither")
+        raise TrainingError("give both valid_start and test_start, or neither")
     if valid_start is not None and test_start is not None:
         if test_start <= valid_start:
-            raise ValueError(f"test_start {test_start} must come after valid_start {valid_start}")
+            raise TrainingError(
+                f"test_start {test_start} must come after valid_start {valid_start}"
+            )
         vs, ts = np.datetime64(valid_start, "D"), np.datetime64(test_start, "D")
         labels = np.where(windows.target_date < vs, 0, np.where(windows.target_date < ts, 1, 2))
     else:

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import date
 from functools import lru_cache
 
 import exchange_calendars as xcals
 import pandas as pd
-
-logger = logging.getLogger(__name__)
 
 B3_CALENDAR = "BVMF"
 

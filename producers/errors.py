@@ -1,9 +1,11 @@
-"""Errors of the price sources; the CLI turns each into one line."""
+"""Errors of the price sources."""
+
+from core.errors import InputError, UnavailableError
 
 
-class SourceError(ValueError):
+class SourceError(InputError):
     """A source spec, file or request that cannot give prices."""
 
 
-class SourceUnavailable(SourceError):
+class SourceUnavailable(UnavailableError, SourceError):
     """The source is out of reach (e.g. no network); an offline source would work."""

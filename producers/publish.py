@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,11 +11,10 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pandas as pd
-from aiokafka import AIOKafkaProducer
 
+from core import kafka as bus
+from core.config import KafkaSettings
 from schemas.messages import PriceTick
-
-logger = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]  # (sent, total)
 
@@ -70,16 +68,13 @@ class PublishReport:
 
 async def publish(
     ticks: list[PriceTick],
-    bootstrap: str,
-    topic: str,
+    kafka: KafkaSettings,
     rate: float | None = None,
     on_progress: Progress | None = None,
 ) -> PublishReport:
-    """Send `ticks` in order, at most `rate` per second (None: as fast as the broker takes)."""
-    # No idempotence: some Kafka-compatible brokers (Tansu) reject InitProducerId.
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", linger_ms=5, enable_idempotence=False
-    )
+    """Send `ticks` to the prices topic in order, at most `rate` per second (None: flat out)."""
+    topic = kafka.topics["prices"]
+    producer = bus.producer(kafka, linger_ms=5)
     await producer.start()
     report = PublishReport()
     started = time.perf_counter()

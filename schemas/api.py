@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, Strict
+from pydantic import BaseModel, ConfigDict, Field, Strict, create_model
 
+from core.config import Hyperparameters
 from schemas.drift import DriftReport
 from schemas.metrics import MetricSet
 
@@ -55,20 +56,17 @@ class BatchPredictResponse(BaseModel):
     predictions: list[PredictResponse]
 
 
-class Hyperparameters(BaseModel):
-    """Overrides for the next training run; ranges are checked against ModelSettings."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    hidden_size: int | None = None
-    num_layers: int | None = None
-    dropout: float | None = None
-    learning_rate: float | None = None
-    weight_decay: float | None = None
-    batch_size: int | None = None
-    max_epochs: int | None = None
-    patience: int | None = None
-    seed: int | None = None
+#: Overrides of `Hyperparameters` for the next run: the same fields, all optional. Derived,
+#: not declared again; ranges are checked when merged (`Hyperparameters.with_overrides`).
+HyperparameterOverrides: type[BaseModel] = create_model(
+    "HyperparameterOverrides",
+    __config__=ConfigDict(extra="forbid"),
+    __doc__="Overrides for the next training run; omitted fields keep their value.",
+    **{
+        name: (info.annotation | None, Field(None, description=info.description))
+        for name, info in Hyperparameters.model_fields.items()
+    },
+)
 
 
 class TrainRequest(BaseModel):
@@ -83,7 +81,9 @@ class TrainRequest(BaseModel):
     end: dt.date | None = None
     valid_start: dt.date | None = None
     test_start: dt.date | None = None
-    hyperparameters: Hyperparameters = Field(default_factory=Hyperparameters)
+    hyperparameters: HyperparameterOverrides = Field(  # type: ignore[valid-type]
+        default_factory=HyperparameterOverrides
+    )
 
 
 JobState = Literal["queued", "running", "succeeded", "failed"]

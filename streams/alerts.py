@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, replace
 from typing import Literal
-
-logger = logging.getLogger(__name__)
 
 AlertState = Literal["entered", "recovered"]
 

@@ -6,29 +6,58 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import faust
 
+from core import kafka as bus
+from core.config import Settings
+from model.forecaster import Forecaster
 from model.predictor import Predictor
 from schemas.messages import Message, ModelEvent
 from streams import events, metrics
-from streams.pipeline import Incoming, TickerState, process_batch
-from streams.topics import topic_names
-from streams.transport import broker_url
-from tickcast.config import Settings
+from streams.pipeline import Incoming, TickerState, capacity, process_batch
 
 logger = logging.getLogger(__name__)
 
+CAPACITY_SETTING = "TICKCAST_KAFKA__CLOSES_KEPT"
+
 
 @dataclass
-class PredictorHolder:
-    """The model in use; replaced whole when a new champion is announced."""
+class ModelHolder:
+    """The forecaster in use, and how many closes per ticker the table keeps for it."""
 
-    current: Predictor
+    current: Forecaster
+    capacity: int
+
+    @classmethod
+    def start(cls, forecaster: Forecaster, closes_kept: int) -> ModelHolder:
+        """The table keeps the configured closes, or the model's window if that is longer."""
+        return cls(forecaster, capacity(forecaster, closes_kept))
+
+    def swap(self, candidate: Forecaster) -> bool:
+        """Serve `candidate` from now on, unless it needs more history than the table keeps."""
+        if candidate.window > self.capacity:
+            logger.error(
+                "not switching to %s v%s: it reads %d closes but the table keeps %d per ticker; "
+                "v%s keeps forecasting. Set %s=%d and restart the workers to use it.",
+                candidate.name,
+                candidate.version,
+                candidate.window,
+                self.capacity,
+                self.current.version,
+                CAPACITY_SETTING,
+                candidate.window,
+            )
+            metrics.SWAPS_REFUSED.inc()
+            return False
+        self.current = candidate
+        metrics.model_version(candidate)
+        logger.info("now forecasting with %s v%s", candidate.name, candidate.version)
+        return True
 
 
-def record_timestamp(day) -> float:
+def record_timestamp(day: date) -> float:
     """Messages carry their trading date as the record timestamp (midnight UTC)."""
     return datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
 
@@ -42,20 +71,16 @@ async def send_all(topic: faust.TopicT, messages: list[tuple[str, Message, float
     await asyncio.gather(*futures)
 
 
-def create_app(settings: Settings, bootstrap: str, predictor: Predictor) -> faust.App:
+def create_app(settings: Settings, forecaster: Forecaster) -> faust.App:
     kafka = settings.kafka
-    names = topic_names(kafka)
+    names = kafka.topics
     app = faust.App(
         kafka.topic(kafka.app_id),
-        broker=broker_url(bootstrap),
         store="memory://",
         topic_partitions=kafka.partitions,
         web_enabled=False,
         consumer_auto_offset_reset="earliest",
-        producer_acks=-1,
-        broker_session_timeout=kafka.session_timeout_s,
-        broker_rebalance_timeout=kafka.rebalance_timeout_s,
-        broker_heartbeat_interval=min(3.0, kafka.session_timeout_s / 3),
+        **bus.faust_options(kafka),
     )
     raw = {"key_serializer": "raw", "value_serializer": "raw", "partitions": kafka.partitions}
     prices = app.topic(names["prices"], **raw)
@@ -70,9 +95,8 @@ def create_app(settings: Settings, bootstrap: str, predictor: Predictor) -> faus
         use_partitioner=True,
         key_type=bytes,  # raw keys: the same bytes, so the same partition, as the prices key
     )
-    app.tickcast_fetch_max_wait_ms = kafka.fetch_max_wait_ms
-    holder = PredictorHolder(predictor)
-    metrics.model_version(predictor)
+    holder = ModelHolder.start(forecaster, kafka.closes_kept)
+    metrics.model_version(forecaster)
 
     def lookup(ticker: str) -> TickerState:
         return TickerState.from_json(table.get(ticker.encode()))
@@ -87,7 +111,7 @@ def create_app(settings: Settings, bootstrap: str, predictor: Predictor) -> faus
                 for e in batch_events
             ]
             started = time.perf_counter()
-            result = process_batch(batch, lookup, holder.current, settings.drift)
+            result = process_batch(batch, lookup, holder.current, holder.capacity)
             metrics.record_batch(result, len(batch), time.perf_counter() - started)
             for letter in result.dead_letters:
                 logger.warning(
@@ -109,14 +133,12 @@ def create_app(settings: Settings, bootstrap: str, predictor: Predictor) -> faus
 
     async def swap(event: ModelEvent) -> None:
         loaded = await asyncio.to_thread(Predictor.load, settings, event.model_version)
-        holder.current = loaded
-        metrics.model_version(loaded)
-        logger.info("now forecasting with %s v%s", loaded.name, loaded.version)
+        holder.swap(loaded.forecaster)
 
     @app.task
     async def follow_model_events() -> None:
         """Every worker reads every model event (no consumer group), to hot-swap the model."""
-        await events.follow(kafka, bootstrap, settings.mlflow.model_name, swap)
+        await events.follow(kafka, settings.mlflow.model_name, swap)
 
     app.tickcast_holder = holder  # for tests and diagnostics
     return app

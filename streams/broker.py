@@ -2,29 +2,20 @@
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import logging
-import signal
 import socket
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.errors import UnavailableError
+from core.processes import die_with_parent, stop
+
 logger = logging.getLogger(__name__)
 
 
-PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent() -> None:
-    """Linux: a child gets SIGTERM when its parent dies, so nothing is left orphaned."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-class BrokerError(RuntimeError):
+class BrokerError(UnavailableError):
     """The embedded broker could not start."""
 
 
@@ -103,14 +94,7 @@ class EmbeddedBroker:
         return self
 
     def stop(self, timeout_s: float = 5.0) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop(self.process, timeout_s, "the embedded broker")
 
     def __enter__(self) -> EmbeddedBroker:
         return self.start()

@@ -5,21 +5,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pydantic import ValidationError
 
+from core import kafka as bus
+from core.config import KafkaSettings
 from schemas.messages import ModelEvent
-from streams.topics import topic_names
-from tickcast.config import KafkaSettings
 
 logger = logging.getLogger(__name__)
 
 
-async def announce(kafka: KafkaSettings, bootstrap: str, event: ModelEvent) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False, acks="all")
+async def announce(kafka: KafkaSettings, event: ModelEvent) -> None:
+    producer = bus.producer(kafka)
     await producer.start()
     try:
-        topic = topic_names(kafka)["model_events"]
+        topic = kafka.topics["model_events"]
         await producer.send_and_wait(
             topic, key=event.model_name.encode(), value=event.model_dump_json().encode()
         )
@@ -30,17 +29,11 @@ async def announce(kafka: KafkaSettings, bootstrap: str, event: ModelEvent) -> N
 
 async def follow(
     kafka: KafkaSettings,
-    bootstrap: str,
     model_name: str,
     on_event: Callable[[ModelEvent], Awaitable[None]],
 ) -> None:
     """Call `on_event` for each new event about `model_name`; every reader sees every event."""
-    consumer = AIOKafkaConsumer(
-        topic_names(kafka)["model_events"],
-        bootstrap_servers=bootstrap,
-        group_id=None,
-        auto_offset_reset="latest",
-    )
+    consumer = bus.consumer(kafka, kafka.topics["model_events"])
     await consumer.start()
     try:
         async for record in consumer:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 if TYPE_CHECKING:
-    from model.predictor import Predictor
+    from model.forecaster import Forecaster
     from streams.pipeline import BatchResult
 
 logger = logging.getLogger(__name__)
@@ -29,6 +29,10 @@ BATCH_SIZE = Histogram(
     buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500),
 )
 MODEL_VERSION = Gauge("tickcast_model_version", "Version of the model in use.", ["model"])
+SWAPS_REFUSED = Counter(
+    "tickcast_model_swaps_refused_total",
+    "Announced models not served because they need more closes than the table keeps.",
+)
 
 
 def record_batch(result: BatchResult, size: int, seconds: float) -> None:
@@ -42,9 +46,9 @@ def record_batch(result: BatchResult, size: int, seconds: float) -> None:
     BATCH_SIZE.observe(size)
 
 
-def model_version(predictor: Predictor) -> None:
-    version = float(predictor.version) if predictor.version.isdigit() else 0.0
-    MODEL_VERSION.labels(predictor.name).set(version)
+def model_version(forecaster: Forecaster) -> None:
+    version = float(forecaster.version) if forecaster.version.isdigit() else 0.0
+    MODEL_VERSION.labels(forecaster.name).set(version)
 
 
 def serve(port: int, host: str = "127.0.0.1") -> None:

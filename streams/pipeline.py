@@ -1,28 +1,20 @@
 """One micro-batch of raw price messages in; forecasts, alerts, dead letters and new state out.
 
-Pure apart from the Predictor's forward pass: no Kafka here, so the Faust agent, the local
+Pure apart from the Forecaster's forward pass: no Kafka here, so the Faust agent, the local
 backtest engine and the tests all run exactly this code.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date
 
-import numpy as np
 from pydantic import ValidationError
 
-from model.drift import assess_drift
-from model.predictor import Predictor
-from producers.calendar import next_trading_day
+from model.forecaster import Forecaster, Prediction, WindowInput
 from schemas.messages import DeadLetter, DriftAlert, Forecast, PriceTick
 from streams.alerts import DriftState, step
 from streams.windows import Outcome, Window, apply_close
-from tickcast.config import DriftSettings
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -95,32 +87,40 @@ def dead_letter(message: Incoming, error: str) -> DeadLetter:
     )
 
 
-@dataclass(frozen=True)
-class _Pending:
-    ticker: str
-    as_of: date
-    closes: np.ndarray
+def capacity(forecaster: Forecaster, closes_kept: int) -> int:
+    """Closes kept per ticker: the configured number, or the model's window if longer."""
+    return max(closes_kept, forecaster.window)
 
 
 def process_batch(
     batch: Sequence[Incoming],
     lookup: Callable[[str], TickerState],
-    predictor: Predictor,
-    drift: DriftSettings,
+    forecaster: Forecaster,
+    capacity: int,
 ) -> BatchResult:
-    """Apply every message in order, then forecast all full windows in one forward pass."""
+    """Apply every message in order, then forecast all full windows in one Forecaster call.
+
+    A ticker's window keeps the last `capacity` closes (at least the model's window); each
+    forecast reads the last `forecaster.window` of them.
+    """
     result = BatchResult()
     states: dict[str, TickerState] = {}
-    pending: list[_Pending] = []
-    size = predictor.window
+    pending: list[WindowInput] = []
+    size = forecaster.window
     for message in batch:
         try:
             tick = decode(message)
         except BadMessage as exc:
             result.dead_letters.append(dead_letter(message, str(exc)))
             continue
+        if tick.close > forecaster.settings.max_price:
+            limit = forecaster.settings.max_price
+            result.dead_letters.append(
+                dead_letter(message, f"close {tick.close:g} is above the plausible {limit:g}")
+            )
+            continue
         state = states.get(tick.ticker) or lookup(tick.ticker)
-        window, outcome = apply_close(state.window, tick.date, tick.close, size)
+        window, outcome = apply_close(state.window, tick.date, tick.close, capacity)
         if outcome is Outcome.DUPLICATE:
             result.duplicates += 1
             continue
@@ -132,54 +132,50 @@ def process_batch(
             continue
         result.accepted += 1
         states[tick.ticker] = replace(state, window=window)
-        if len(window) == size:
-            pending.append(_Pending(tick.ticker, tick.date, window.array()))
+        if len(window) >= size:
+            pending.append(WindowInput(window.array()[-size:], tick.ticker, tick.date))
     if pending:
-        _forecast(pending, states, predictor, drift, result)
+        _forecast(forecaster.forecast(pending), states, forecaster, result)
     result.states = states
     return result
 
 
 def _forecast(
-    pending: list[_Pending],
+    predictions: list[Prediction],
     states: dict[str, TickerState],
-    predictor: Predictor,
-    drift: DriftSettings,
+    forecaster: Forecaster,
     result: BatchResult,
 ) -> None:
-    windows = np.stack([p.closes for p in pending])
-    returns = predictor.predict_returns(windows)
-    prices = windows[:, -1] * np.exp(returns)
+    thresholds = forecaster.drift
     # Drift state runs in message order, so replaying a batch in one go or one by one agrees.
     running = {ticker: state.drift for ticker, state in states.items()}
-    for item, ret, price in zip(pending, returns.tolist(), prices.tolist(), strict=True):
-        report = assess_drift(item.closes, predictor.drift_baseline, drift, item.ticker)
+    for p in predictions:
         new_state, alert = step(
-            running[item.ticker], report.drift, drift.enter_after, drift.recover_after
+            running[p.ticker], p.drift.drift, thresholds.enter_after, thresholds.recover_after
         )
-        running[item.ticker] = new_state
+        running[p.ticker] = new_state
         result.forecasts.append(
             Forecast(
-                ticker=item.ticker,
-                as_of=item.as_of,
-                target_date=next_trading_day(item.as_of),
-                predicted_close=price,
-                predicted_return=ret,
-                last_close=float(item.closes[-1]),
-                model_name=predictor.name,
-                model_version=predictor.version,
-                drift=report,
+                ticker=p.ticker,
+                as_of=p.as_of,
+                target_date=p.target_date,
+                predicted_close=p.predicted_close,
+                predicted_return=p.predicted_return,
+                last_close=p.last_close,
+                model_name=forecaster.name,
+                model_version=forecaster.version,
+                drift=p.drift,
             )
         )
         if alert:
             result.alerts.append(
                 DriftAlert(
-                    ticker=item.ticker,
-                    as_of=item.as_of,
+                    ticker=p.ticker,
+                    as_of=p.as_of,
                     state=alert,
-                    statistics=report.statistics,
-                    model_name=predictor.name,
-                    model_version=predictor.version,
+                    statistics=p.drift.statistics,
+                    model_name=forecaster.name,
+                    model_version=forecaster.version,
                 )
             )
     for ticker, drift_state in running.items():

@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 from collections.abc import Callable
 
-from aiokafka import AIOKafkaConsumer
-
-from streams.topics import topic_names
-from tickcast.config import KafkaSettings
-
-logger = logging.getLogger(__name__)
+from core import kafka as bus
+from core.config import KafkaSettings
 
 TOPICS = {"forecasts": "forecasts", "drift-alerts": "drift_alerts", "dlq": "dlq"}
 
@@ -43,7 +38,6 @@ def render(kind: str, message: dict) -> str:
 
 async def consume(
     kafka: KafkaSettings,
-    bootstrap: str,
     kind: str,
     from_beginning: bool,
     on_message: Callable[[dict], None],
@@ -51,13 +45,7 @@ async def consume(
     idle_seconds: float = 0.0,
 ) -> int:
     """Call `on_message` for each message of `kind` (no consumer group); returns the count."""
-    topic = topic_names(kafka)[TOPICS[kind]]
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        group_id=None,
-        auto_offset_reset="earliest" if from_beginning else "latest",
-    )
+    consumer = bus.consumer(kafka, kafka.topics[TOPICS[kind]], from_beginning=from_beginning)
     await consumer.start()
     seen = 0
     try:

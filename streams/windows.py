@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 import math
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
 import numpy as np
-
-logger = logging.getLogger(__name__)
 
 
 class Outcome(StrEnum):

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from core.config import Settings, get_settings
 from streams.broker import BrokerError, EmbeddedBroker
 from tests.utils.factories import SHARED_DATA, make_settings
-from tickcast.config import Settings, get_settings
 
 
 @pytest.fixture(autouse=True)

@@ -7,8 +7,8 @@ import json
 import pytest
 from typer.testing import CliRunner
 
+from core.config import get_settings
 from tickcast.cli import app
-from tickcast.config import get_settings
 
 runner = CliRunner()
 

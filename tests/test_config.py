@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from tickcast.config import Settings
+from core.config import Settings
 
 
 def test_defaults_put_mlflow_in_sqlite_under_the_data_dir(tmp_path, monkeypatch) -> None:

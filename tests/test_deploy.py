@@ -23,8 +23,8 @@ import yaml
 from pydantic import BaseModel
 from typer.testing import CliRunner
 
+from core.config import KafkaSettings, Settings
 from tickcast.cli import app
-from tickcast.config import KafkaSettings, Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "docker-compose.yml"

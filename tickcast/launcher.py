@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import secrets
-import signal
 import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from core import kafka as bus
+from core.config import Settings
+from core.processes import die_with_parent, interrupt_on_signals, stop
 from producers.errors import SourceUnavailable
 from producers.publish import publish, ticks_in_order
 from producers.sources import PriceData, load_prices
-from streams.broker import EmbeddedBroker, die_with_parent
+from streams.broker import EmbeddedBroker
 from streams.tail import consume, render
-from streams.topics import ensure_topics, topic_names
-from tickcast.config import Settings
-
-logger = logging.getLogger(__name__)
 
 Say = Callable[[str], None]
 
@@ -42,18 +39,7 @@ class Children:
     def stop(self, timeout_s: float = 15.0) -> None:
         """Last started, first stopped: the worker leaves its group while the broker still runs."""
         for name, process in reversed(self.processes):
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                logger.warning("%s did not stop in %.0fs; killing it", name, timeout_s)
-                process.kill()
-                process.wait()
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+            stop(process, timeout_s, name)
 
 
 def load_or_fallback(settings: Settings, source: str, tickers: list[str], say: Say) -> PriceData:
@@ -83,7 +69,7 @@ def ensure_champion(settings: Settings, data: PriceData, say: Say) -> None:
     )
 
 
-async def show_live(settings: Settings, bootstrap: str, say: Say) -> None:
+async def show_live(settings: Settings, say: Say) -> None:
     """Print forecasts and drift alerts as a downstream consumer sees them."""
 
     def printer(kind: str) -> Callable[[dict], None]:
@@ -94,19 +80,17 @@ async def show_live(settings: Settings, bootstrap: str, say: Say) -> None:
 
     await asyncio.gather(
         *(
-            consume(settings.kafka, bootstrap, kind, False, printer(kind))
+            consume(settings.kafka, kind, False, printer(kind))
             for kind in ("forecasts", "drift-alerts")
         )
     )
 
 
-async def _run(
-    settings: Settings, bootstrap: str, data: PriceData, rate: float | None, say: Say
-) -> None:
-    viewer = asyncio.create_task(show_live(settings, bootstrap, say))
+async def _run(settings: Settings, data: PriceData, rate: float | None, say: Say) -> None:
+    viewer = asyncio.create_task(show_live(settings, say))
     await asyncio.sleep(1.0)  # the viewer subscribes before the first forecast
     ticks = ticks_in_order(data.frames, data.source)
-    report = await publish(ticks, bootstrap, topic_names(settings.kafka)["prices"], rate)
+    report = await publish(ticks, settings.kafka, rate)
     say(
         f"published {report.sent} closes ({data.source}); forecasts follow. "
         "Ctrl-C stops everything."
@@ -132,33 +116,31 @@ def start_api(children: Children, env: dict[str, str], settings: Settings, say: 
 
 
 def up(settings: Settings, source: str, tickers: list[str], rate: float | None, say: Say) -> None:
-    """Run the whole pipeline until Ctrl-C; every child process stops with it."""
+    """Run the whole pipeline until Ctrl-C or SIGTERM; every child process stops with it."""
     children = Children()
     env = dict(os.environ)
-    # Ctrl-C and SIGTERM (docker stop, systemd) both end the run through the same clean path.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _interrupt)
     try:
-        bootstrap = settings.kafka.bootstrap_servers
-        if not bootstrap:
-            broker = EmbeddedBroker(
-                port=settings.kafka.embedded_port, log_path=settings.data.dir / "broker.log"
-            )
-            settings.data.dir.mkdir(parents=True, exist_ok=True)
-            broker.start()
-            children.processes.append(("broker", broker.process))
-            bootstrap = broker.bootstrap
-            say(f"embedded broker (Tansu) on {bootstrap}")
-        else:
-            say(f"Kafka at {bootstrap}")
-        env["KAFKA_BOOTSTRAP_SERVERS"] = bootstrap
-        asyncio.run(ensure_topics(settings.kafka, bootstrap))
-        data = load_or_fallback(settings, source, tickers, say)
-        ensure_champion(settings, data, say)
-        children.start("worker", [sys.executable, "-m", "tickcast", "worker"], env)
-        say("worker started")
-        start_api(children, env, settings, say)
-        asyncio.run(_run(settings, bootstrap, data, rate, say))
+        with interrupt_on_signals():
+            bootstrap = settings.kafka.bootstrap_servers
+            if not bootstrap:
+                settings.data.dir.mkdir(parents=True, exist_ok=True)
+                broker = EmbeddedBroker(
+                    port=settings.kafka.embedded_port, log_path=settings.data.dir / "broker.log"
+                ).start()
+                children.processes.append(("broker", broker.process))
+                bootstrap = broker.bootstrap
+                say(f"embedded broker (Tansu) on {bootstrap}")
+            else:
+                say(f"Kafka at {bootstrap}")
+            settings = settings.with_kafka(bootstrap_servers=bootstrap)
+            env["KAFKA_BOOTSTRAP_SERVERS"] = bootstrap
+            asyncio.run(bus.ensure_topics(settings.kafka))
+            data = load_or_fallback(settings, source, tickers, say)
+            ensure_champion(settings, data, say)
+            children.start("worker", [sys.executable, "-m", "tickcast", "worker"], env)
+            say("worker started")
+            start_api(children, env, settings, say)
+            asyncio.run(_run(settings, data, rate, say))
     except KeyboardInterrupt:
         say("stopping...")
     finally:

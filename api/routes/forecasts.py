@@ -34,6 +34,6 @@ async def read_sample_data(ticker: str, state: StateDep) -> SampleData:
         raise HTTPException(
             status.HTTP_404_NOT_FOUND, f"no closes for {ticker!r} on the stream yet"
         )
-    return SampleData(
-        ticker=ticker, dates=[d for d, _ in closes], last_prices=[c for _, c in closes]
-    )
+    size = state.predictor.window if state.predictor else len(closes)
+    pairs = list(closes)[-size:]
+    return SampleData(ticker=ticker, dates=[d for d, _ in pairs], last_prices=[c for _, c in pairs])

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter, HTTPException, status
-from pydantic import ValidationError
+from fastapi import APIRouter
 
 from api.deps import AdminDep, PredictorDep, StateDep
-from api.errors import describe
-from model.errors import ModelNotFoundError
-from schemas.api import Hyperparameters, ModelInfo
-from tickcast.config import ModelSettings
+from core.config import Hyperparameters
+from model.registry import read_flag
+from schemas.api import HyperparameterOverrides, ModelInfo
 
 router = APIRouter(tags=["models"])
 
@@ -32,7 +30,7 @@ async def read_model_info(predictor: PredictorDep) -> ModelInfo:
         params=params,
         metrics=predictor.metrics,
         data_source=params.get("data_source"),
-        synthetic=params.get("synthetic") == "True",
+        synthetic=read_flag(params.get("synthetic")),
         ranges=ranges,
         trained_at=predictor.trained_at,
     )
@@ -40,27 +38,23 @@ async def read_model_info(predictor: PredictorDep) -> ModelInfo:
 
 @router.post("/model/reload", response_model=ModelInfo)
 async def reload_model(_: AdminDep, state: StateDep) -> ModelInfo:
-    """Load the current champion now."""
-    try:
-        predictor = await asyncio.to_thread(state.load)
-    except ModelNotFoundError as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+    """Load the current champion now; 404 when the registry has none."""
+    predictor = await asyncio.to_thread(state.load)
     return await read_model_info(predictor)
 
 
-@router.get("/config", response_model=ModelSettings)
-async def read_config(state: StateDep) -> ModelSettings:
+@router.get("/config", response_model=Hyperparameters)
+async def read_config(state: StateDep) -> Hyperparameters:
     """Hyperparameters the next POST /train starts from."""
     return state.next_run
 
 
-@router.post("/config", response_model=ModelSettings)
-async def update_config(body: Hyperparameters, _: AdminDep, state: StateDep) -> ModelSettings:
-    try:
-        state.next_run = ModelSettings.model_validate(
-            {**state.next_run.model_dump(), **body.model_dump(exclude_none=True)}
-        )
-    except ValidationError as exc:
-        problems = describe(exc.errors())
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, problems) from exc
+@router.post("/config", response_model=Hyperparameters)
+async def update_config(
+    body: HyperparameterOverrides,  # type: ignore[valid-type]
+    _: AdminDep,
+    state: StateDep,
+) -> Hyperparameters:
+    """Change the hyperparameters the next POST /train starts from; 422 if out of range."""
+    state.next_run = state.next_run.with_overrides(body.model_dump())
     return state.next_run

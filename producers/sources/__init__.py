@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from core.config import DataSettings
 from producers.errors import SourceError
 from producers.sources.csv_files import read_csv_bars, resolve_csv_files
 from producers.sources.synthetic import SyntheticSpec, synthetic_bars
 from producers.sources.validate import validate_bars
 from producers.sources.yahoo import yahoo_bars
 from schemas.prices import LoadReport
-from tickcast.config import DataSettings
 
 logger = logging.getLogger(__name__)
 

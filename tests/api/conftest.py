@@ -12,10 +12,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
+from core.config import ApiSettings, Settings
 from model.training import train
 from producers.sources import load_prices
 from tests.utils.factories import make_settings
-from tickcast.config import ApiSettings, Settings
 
 TOKEN = "s3cret"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

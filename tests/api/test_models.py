@@ -39,10 +39,11 @@ def test_config_starts_from_the_settings(client) -> None:
     [
         ({"dropout": 2.0}, "dropout: Input should be less than 1"),
         ({"learning_rate": 0}, "learning_rate: Input should be greater than 0"),
-        ({"window": 30}, "window: Extra inputs are not permitted"),
+        ({"window": 5}, "window: Input should be greater than or equal to 10"),
+        ({"train_fraction": 0.9}, "must leave room for a test split"),
         ({"colour": "red"}, "colour: Extra inputs are not permitted"),
     ],
-    ids=["dropout", "learning_rate", "window is not tunable here", "unknown key"],
+    ids=["dropout", "learning_rate", "window", "fractions", "unknown key"],
 )
 def test_a_bad_config_is_422_and_changes_nothing(client, body: dict, fragment: str) -> None:
     before = client.get("/config").json()

@@ -106,7 +106,7 @@ def test_batch_equals_single_calls(client) -> None:
 @pytest.mark.parametrize(
     ("bad", "fragment"),
     [
-        (WINDOW[:59], "window 1: last_prices must hold exactly 60 prices; got 59"),
+        (WINDOW[:59], "window 1: the model reads exactly 60 prices; got 59"),
         ([*WINDOW[:-1], 1e12], "window 1: prices above 1e+07 are not plausible"),
         ([*WINDOW[:-1], -1.0], "windows.1.last_prices.59: Input should be greater than 0"),
     ],

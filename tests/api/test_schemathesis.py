@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 
 from api.main import create_app
-from tickcast.config import Settings
+from core.config import Settings
 
 SKIP = {"/dashboard/events"}  # a server-sent event stream never ends; see the end-to-end test
 NOT_READY = {"/ready"}  # 503 is its documented answer without a broker

@@ -7,19 +7,18 @@ import json
 from datetime import date
 from pathlib import Path
 
-import numpy as np
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import TopicPartition
 
 from backtest.engines import run_local, run_stream
 from backtest.run import BacktestRequest, run_backtest
+from core import kafka as bus
+from core.config import KafkaSettings
 from model.predictor import Predictor
 from model.training import train
 from producers.calendar import trading_days
 from producers.publish import ticks_in_order
 from producers.sources import load_prices
-from streams.topics import ensure_topics, topic_names
 from tests.utils.factories import make_settings
 
 pytestmark = pytest.mark.broker
@@ -37,38 +36,35 @@ def store(tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_stream_and_local_engines_agree(store, broker) -> None:
-    settings = store.model_copy(
-        update={"kafka": store.kafka.model_copy(update={"bootstrap_servers": broker.bootstrap})}
-    )
+    settings = store.with_kafka(bootstrap_servers=broker.bootstrap)
     data = load_prices("synthetic", TICKERS, settings.data, date(2020, 1, 2), date(2020, 12, 30))
     ticks = ticks_in_order(data.frames, data.source)
     predictor = Predictor.load(settings)
-    local = run_local(ticks, predictor, settings)
-    stream = run_stream(ticks, predictor, settings)
+    local = run_local(ticks, predictor.forecaster, settings)
+    stream = run_stream(ticks, predictor.forecaster, settings)
     key = lambda f: (f.ticker, f.as_of)  # noqa: E731
     assert sorted(map(key, local.forecasts)) == sorted(map(key, stream.forecasts))
     by_key = {key(f): f.predicted_close for f in stream.forecasts}
-    np.testing.assert_allclose(
-        [f.predicted_close for f in local.forecasts],
-        [by_key[key(f)] for f in local.forecasts],
-        rtol=1e-8,
-    )
+    assert [f.predicted_close for f in local.forecasts] == [
+        by_key[key(f)] for f in local.forecasts
+    ]  # to the last bit
     alerts = lambda r: sorted((a.ticker, a.as_of, a.state) for a in r.alerts)  # noqa: E731
     assert alerts(local) == alerts(stream)
 
 
-def _end_offsets(bootstrap: str, topics: list[str]) -> dict:
-    from aiokafka import AIOKafkaConsumer
+def _end_offsets(kafka: KafkaSettings, topics: list[str]) -> dict:
+    """End offset of every partition of `topics`; each topic must exist."""
 
     async def read() -> dict:
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+        consumer = bus.consumer(kafka)
         await consumer.start()
         try:
-            parts = [
-                TopicPartition(t, p)
-                for t in topics
-                for p in consumer.partitions_for_topic(t) or {0}
-            ]
+            await consumer.topics()  # fetches metadata for every topic
+            parts = []
+            for topic in topics:
+                partitions = consumer.partitions_for_topic(topic)
+                assert partitions, f"{topic} has no partitions"
+                parts += [TopicPartition(topic, p) for p in partitions]
             return await consumer.end_offsets(parts)
         finally:
             await consumer.stop()
@@ -79,21 +75,20 @@ def _end_offsets(bootstrap: str, topics: list[str]) -> dict:
 def test_a_stream_backtest_leaves_live_topics_and_tables_alone(
     store, broker, tmp_path: Path
 ) -> None:
-    settings = store.model_copy(
-        update={"kafka": store.kafka.model_copy(update={"bootstrap_servers": broker.bootstrap})}
-    )
-    asyncio.run(ensure_topics(settings.kafka, broker.bootstrap))  # the live namespace
-    live = [*topic_names(settings.kafka).values()]
-    before = _end_offsets(broker.bootstrap, live)
+    settings = store.with_kafka(bootstrap_servers=broker.bootstrap)
+    asyncio.run(bus.ensure_topics(settings.kafka))  # the live namespace
+    live = [*settings.kafka.topics.values()]
+    before = _end_offsets(settings.kafka, live)
+    assert len(before) == len(live) * settings.kafka.partitions
     request = BacktestRequest(
         "synthetic", ["AAA"], date(2020, 3, 2), date(2020, 4, 30), engine="stream"
     )
     report = run_backtest(settings, request, lambda _: None)
     assert report["metrics"]["AAA"]["n"] > 30
-    assert _end_offsets(broker.bootstrap, live) == before  # no live topic got a message
+    assert _end_offsets(settings.kafka, live) == before  # no live topic got a message
 
     async def names() -> list[str]:
-        admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap)
+        admin = bus.admin(settings.kafka)
         await admin.start()
         try:
             return await admin.list_topics()

@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
+from core.config import DriftSettings
 from model.drift import OVERALL, ReturnBaseline, assess_drift, build_baselines
-from tickcast.config import DriftSettings
 
 VOL = 0.015  # daily volatility of the training series
 N_RETURNS = 59  # a 60-close window

@@ -41,7 +41,7 @@ def test_train_registers_promotes_and_reloads_by_alias(synthetic) -> None:
     assert "champion" in predictor.aliases
     assert predictor.params["hidden_size"] == "8"
     assert predictor.metrics["test_mase"] == pytest.approx(result.test["overall"].mase)
-    assert set(predictor.drift_baseline) == {"AAA", "BBB", "overall"}
+    assert set(predictor.bundle.baselines) == {"AAA", "BBB", "overall"}
     closes = data.frames["AAA"]["close"].to_numpy()
     windows = np.stack([closes[i : i + 60] for i in range(5)])
     forecasts = predictor.predict(windows)
@@ -56,7 +56,7 @@ def test_mlflow_run_holds_params_metrics_plot_and_baseline(synthetic) -> None:
     run = MlflowClient(settings.mlflow.tracking_uri).get_run(result.run_id)
 
     params, metrics, tags = run.data.params, run.data.metrics, run.data.tags
-    assert params["data_source"] == "synthetic" and params["synthetic"] == "True"
+    assert params["data_source"] == "synthetic" and params["synthetic"] == "true"
     assert params["tickers"] == "AAA,BBB" and params["hidden_size"] == "8"
     assert params["train_range"].startswith("2018-") and params["test_range"].endswith("2020-06-30")
     assert tags["synthetic"] == "true" and tags["promoted"] == "true"

@@ -13,7 +13,7 @@ from model.bundle import CONFIG, ModelBundle
 from model.drift import build_baselines
 from model.errors import InvalidWindowError
 from model.features import ReturnScaler
-from model.predictor import validate_windows
+from model.forecaster import validate_windows
 
 W = 60
 ROW = [100.0 + i for i in range(W)]

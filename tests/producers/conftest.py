@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tickcast.config import DataSettings
+from core.config import DataSettings
 
 #: The shared folder beside the project root: tests read it in place, never copy it.
 SHARED_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"

@@ -7,11 +7,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from core.config import DataSettings
 from producers.errors import SourceError
 from producers.sources import load_prices
 from producers.sources.validate import FILLER_ROW
 from schemas.prices import PRICE_COLUMNS
-from tickcast.config import DataSettings
 
 KEYS = ("date", "open", "high", "low", "close", "volume")
 ROWS = [

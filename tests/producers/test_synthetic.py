@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.config import DataSettings
 from producers.calendar import trading_days
 from producers.sources import load_prices
 from producers.sources.synthetic import (
@@ -19,7 +20,6 @@ from producers.sources.synthetic import (
     ticker_seed,
 )
 from schemas.prices import PRICE_COLUMNS
-from tickcast.config import DataSettings
 
 START, END = date(2018, 1, 2), date(2024, 12, 30)
 

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.config import DataSettings
 from producers.sources import load_prices
 from producers.sources.validate import (
     DUPLICATE_DATE,
@@ -19,7 +20,6 @@ from producers.sources.validate import (
     validate_bars,
 )
 from schemas.prices import PRICE_COLUMNS
-from tickcast.config import DataSettings
 
 GOOD = [
     ("2024-01-02", 10.0, 11.0, 9.0, 10.5, 1000),

@@ -9,12 +9,12 @@ import pytest
 import yfinance
 from typer.testing import CliRunner
 
+from core.config import DataSettings, get_settings
 from producers.errors import SourceError, SourceUnavailable
 from producers.sources import load_prices, yahoo
 from producers.sources.validate import FILLER_ROW
 from schemas.prices import PRICE_COLUMNS
 from tickcast.cli import app
-from tickcast.config import DataSettings, get_settings
 
 START, END = date(2024, 1, 2), date(2024, 1, 8)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -15,14 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from core import kafka as bus_clients
+from core.config import KafkaSettings, Settings
+from core.processes import stop
 from model.training import train
 from streams.broker import EmbeddedBroker
 from streams.tail import TOPICS, consume
-from streams.topics import ensure_topics, topic_names
 from tests.utils.factories import ar1_frame, make_settings, price_data
-from tickcast.config import Settings
 
 WORKER_START_TIMEOUT_S = 60.0
 
@@ -102,7 +101,7 @@ class Bus:
         )
 
     def topic(self, name: str) -> str:
-        return topic_names(self.settings.kafka)[name]
+        return self.settings.kafka.topics[name]
 
     def start_worker(self, log_name: str = "worker.log", metrics_port: int = 0) -> subprocess.Popen:
         log = open(self.root / f"{self.namespace}-{log_name}", "ab")  # noqa: SIM115
@@ -117,7 +116,7 @@ class Bus:
         return process
 
     def publish(self, messages: list[tuple[str | None, bytes]], topic: str = "prices") -> None:
-        asyncio.run(_publish(self.broker.bootstrap, self.topic(topic), messages))
+        asyncio.run(_publish(self.settings.kafka, self.topic(topic), messages))
 
     def collect(
         self, kind: str, count: int, timeout_s: float = WORKER_START_TIMEOUT_S
@@ -127,7 +126,6 @@ class Bus:
         asyncio.run(
             consume(
                 self.settings.kafka,
-                self.broker.bootstrap,
                 kind,
                 True,
                 received.append,
@@ -144,23 +142,17 @@ class Bus:
         timeout_s: float = WORKER_START_TIMEOUT_S,
     ) -> list[dict]:
         """Read `kind` from the beginning until `done(received)` or the deadline."""
-        return asyncio.run(
-            _collect_until(self.settings, self.broker.bootstrap, kind, done, timeout_s)
-        )
+        return asyncio.run(_collect_until(self.settings.kafka, kind, done, timeout_s))
 
     def stop(self) -> None:
         for process in self.processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in self.processes:
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            stop(process)
 
 
-async def _publish(bootstrap: str, topic: str, messages: list[tuple[str | None, bytes]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False)
+async def _publish(
+    kafka: KafkaSettings, topic: str, messages: list[tuple[str | None, bytes]]
+) -> None:
+    producer = bus_clients.producer(kafka)
     await producer.start()
     try:
         for key, value in messages:
@@ -171,18 +163,12 @@ async def _publish(bootstrap: str, topic: str, messages: list[tuple[str | None, 
 
 
 async def _collect_until(
-    settings: Settings,
-    bootstrap: str,
+    kafka: KafkaSettings,
     kind: str,
     done: Callable[[list[dict]], bool],
     timeout_s: float,
 ) -> list[dict]:
-    consumer = AIOKafkaConsumer(
-        topic_names(settings.kafka)[TOPICS[kind]],
-        bootstrap_servers=bootstrap,
-        group_id=None,
-        auto_offset_reset="earliest",
-    )
+    consumer = bus_clients.consumer(kafka, kafka.topics[TOPICS[kind]], from_beginning=True)
     await consumer.start()
     received: list[dict] = []
     deadline = time.monotonic() + timeout_s
@@ -197,7 +183,7 @@ async def _collect_until(
 
 def open_bus(broker: EmbeddedBroker | ExternalKafka, root: Path) -> Bus:
     handle = Bus(broker, root, f"t{uuid.uuid4().hex[:8]}")
-    asyncio.run(ensure_topics(handle.settings.kafka, broker.bootstrap))
+    asyncio.run(bus_clients.ensure_topics(handle.settings.kafka))
     return handle
 
 

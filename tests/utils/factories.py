@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from core.config import Settings
 from producers.calendar import trading_days
 from producers.sources import PriceData
 from schemas.prices import LoadReport
-from tickcast.config import Settings
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 

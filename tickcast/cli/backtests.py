@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -18,7 +17,6 @@ from tickcast.cli.common import (
     Tickers,
     Verbose,
     err,
-    fail,
     note,
     out,
     parse_tickers,
@@ -26,8 +24,6 @@ from tickcast.cli.common import (
     setup_logging,
     user_errors,
 )
-
-logger = logging.getLogger(__name__)
 
 
 class Engine(StrEnum):
@@ -77,7 +73,6 @@ def backtest(
     verbose: Verbose = False,
 ) -> None:
     """Replay history, score each forecast against naive (MASE, direction, Diebold-Mariano)."""
-    from backtest.engines import BacktestError
     from backtest.run import BacktestRequest, run_backtest
 
     setup_logging(verbose, heavy=True)
@@ -108,10 +103,7 @@ def backtest(
         def advance(done: int, total: int, task: int = task) -> None:
             bar.update(task, completed=done, total=total)
 
-        try:
-            report = run_backtest(cfg, request, note, advance)
-        except (ValueError, BacktestError) as exc:
-            fail(str(exc))
+        report = run_backtest(cfg, request, note, advance)
     if as_json:
         typer.echo(json.dumps(report, indent=2, default=str))
         return

@@ -3,60 +3,30 @@
 from __future__ import annotations
 
 import contextlib
-import logging
-import warnings
-from collections.abc import Iterator
+import functools
+import inspect
+from collections.abc import Callable, Iterator
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Any, NoReturn
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 
-from model.errors import ModelError
-from producers.errors import SourceError
+from core.config import Hyperparameters, Settings, get_settings
+from core.errors import TickcastError, describe
+from core.logs import setup_logging
 from producers.sources import PriceData, load_prices
-from tickcast.config import Settings, get_settings
 
-logger = logging.getLogger(__name__)
+__all__ = ["setup_logging"]
 
 out = Console()  # results: stdout
 err = Console(stderr=True)  # progress, reports and errors: stderr, so --json stays clean
 
-QUIET_LOGGERS = (
-    "lightning",
-    "lightning.pytorch",
-    "lightning_fabric",
-    "mlflow",
-    "alembic",
-    "yfinance",
-)
-
-
-def setup_logging(verbose: bool, heavy: bool = False) -> None:
-    """INFO with -v; otherwise only warnings, and none of the libraries' chatter.
-
-    Lightning and MLflow set their loggers up when imported, so `heavy` imports them first.
-    """
-    if heavy:
-        import lightning  # noqa: F401
-        import mlflow  # noqa: F401
-
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    for name in QUIET_LOGGERS:
-        logging.getLogger(name).setLevel(logging.INFO if verbose else logging.ERROR)
-    if not verbose:
-        warnings.filterwarnings("ignore")
-
 
 def settings() -> Settings:
-    try:
+    with user_errors():
         return get_settings()
-    except ValidationError as exc:
-        fail(f"invalid TICKCAST_ settings: {exc}")
 
 
 def note(text: str) -> None:
@@ -64,21 +34,20 @@ def note(text: str) -> None:
     err.print(text, highlight=False, soft_wrap=True)
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(1)
 
 
 @contextlib.contextmanager
 def user_errors() -> Iterator[None]:
-    """Library errors caused by the user's input become one line and exit code 1."""
+    """Every TickcastError becomes one line and exit code 1, never a traceback."""
     try:
         yield
-    except (SourceError, ModelError) as exc:
+    except TickcastError as exc:
         fail(str(exc))
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        fail(problems)
+        fail(describe(exc.errors()))
 
 
 def parse_tickers(value: str | None, default: tuple[str, ...]) -> list[str]:
@@ -118,3 +87,29 @@ Start = Annotated[
 ]
 End = Annotated[datetime | None, typer.Option(formats=DATE_FORMATS, help="Last date (inclusive).")]
 Verbose = Annotated[bool, typer.Option("-v", "--verbose", help="Log at INFO.")]
+
+
+def hyperparameter_options(command: Callable[..., None]) -> Callable[..., None]:
+    """One --option per field of `Hyperparameters`, handed to `command` as `hyperparameters`.
+
+    The fields are declared once, in core.config; the CLI derives its options from them.
+    """
+    signature = inspect.signature(command, eval_str=True)
+    kept = [p for p in signature.parameters.values() if p.name != "hyperparameters"]
+    added = [
+        inspect.Parameter(
+            name,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=typer.Option(None, help=info.description or name.replace("_", " ")),
+            annotation=info.annotation | None,
+        )
+        for name, info in Hyperparameters.model_fields.items()
+    ]
+
+    @functools.wraps(command)
+    def wrapper(**kwargs: Any) -> None:
+        overrides = {name: kwargs.pop(name) for name in Hyperparameters.model_fields}
+        command(hyperparameters=overrides, **kwargs)
+
+    wrapper.__signature__ = signature.replace(parameters=kept + added)  # type: ignore[attr-defined]
+    return wrapper

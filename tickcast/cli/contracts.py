@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 
 import typer
 
 from schemas.messages import BUS_MESSAGES
 from tickcast.cli.common import note
-
-logger = logging.getLogger(__name__)
 
 SCHEMA_DIR = Path("schemas") / "json"  # in a checkout; installed copies ship as package data
 

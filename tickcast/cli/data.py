@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 import typer
 from rich.table import Table
 
@@ -20,8 +18,6 @@ from tickcast.cli.common import (
     setup_logging,
     user_errors,
 )
-
-logger = logging.getLogger(__name__)
 
 
 def show(

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import logging
-
 import typer
 
 from tickcast.cli.common import Verbose, settings, setup_logging
-
-logger = logging.getLogger(__name__)
 
 
 def api(

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 
 import typer
 from rich.table import Table
 
+from core.config import Settings
 from producers.calendar import sessions_before
 from schemas.metrics import MetricSet
 from tickcast.cli.common import (
@@ -18,6 +18,7 @@ from tickcast.cli.common import (
     Tickers,
     Verbose,
     as_date,
+    hyperparameter_options,
     load,
     note,
     out,
@@ -25,9 +26,6 @@ from tickcast.cli.common import (
     setup_logging,
     user_errors,
 )
-from tickcast.config import ModelSettings, Settings
-
-logger = logging.getLogger(__name__)
 
 LOOKBACK_MARGIN = 10  # extra sessions loaded before a range, for gaps in the data
 
@@ -55,11 +53,6 @@ def metrics_table(title: str, metrics: dict[str, MetricSet]) -> Table:
     return table
 
 
-def _with_hyperparameters(cfg: Settings, overrides: dict[str, object]) -> Settings:
-    values = {**cfg.model.model_dump(), **{k: v for k, v in overrides.items() if v is not None}}
-    return cfg.model_copy(update={"model": ModelSettings.model_validate(values)})
-
-
 def champion_version(cfg: Settings) -> str | None:
     from model.registry import alias_version, connect
 
@@ -78,7 +71,7 @@ def announce_champion(cfg: Settings, version: str) -> None:
         model_name=cfg.mlflow.model_name, model_version=version, alias=cfg.mlflow.champion_alias
     )
     try:
-        asyncio.run(announce(cfg.kafka, cfg.kafka.bootstrap_servers, event))
+        asyncio.run(announce(cfg.kafka, event))
         note(f"announced v{version} on model-events; running workers switch to it")
     except Exception as exc:  # the model is registered either way; only the news failed
         note(
@@ -87,7 +80,9 @@ def announce_champion(cfg: Settings, version: str) -> None:
         )
 
 
+@hyperparameter_options
 def train(
+    hyperparameters: dict[str, object],
     source: Source = None,
     tickers: str = typer.Option(
         None, "--tickers", help="Comma-separated; one model learns them all."
@@ -98,17 +93,6 @@ def train(
         None, formats=DATE_FORMATS, help="First validation target date."
     ),
     test_start: datetime = typer.Option(None, formats=DATE_FORMATS, help="First test target date."),
-    hidden_size: int = typer.Option(None, help="LSTM hidden units."),
-    num_layers: int = typer.Option(None, help="Stacked LSTM layers."),
-    dropout: float = typer.Option(None, help="Dropout between layers and before the head."),
-    learning_rate: float = typer.Option(None, help="AdamW learning rate."),
-    weight_decay: float = typer.Option(None, help="AdamW weight decay."),
-    batch_size: int = typer.Option(None),
-    max_epochs: int = typer.Option(None),
-    patience: int = typer.Option(
-        None, help="Epochs without validation improvement before stopping."
-    ),
-    seed: int = typer.Option(None),
     promote: bool = typer.Option(
         None, "--promote/--no-promote", help="Override the champion rule."
     ),
@@ -121,6 +105,7 @@ def train(
     """Train on a chronological split, log to MLflow, register, promote if it beats the champion.
 
     Default split: 70/15/15 per ticker; --valid-start and --test-start split at dates instead.
+    Every hyperparameter option defaults to its TICKCAST_MODEL__ setting.
     """
     from model.training import train as run_training  # torch import: only when training
 
@@ -129,20 +114,8 @@ def train(
         note(f"champion v{version} exists; not training")
         return
     with user_errors():
-        cfg = _with_hyperparameters(
-            settings(),
-            {
-                "hidden_size": hidden_size,
-                "num_layers": num_layers,
-                "dropout": dropout,
-                "learning_rate": learning_rate,
-                "weight_decay": weight_decay,
-                "batch_size": batch_size,
-                "max_epochs": max_epochs,
-                "patience": patience,
-                "seed": seed,
-            },
-        )
+        base = settings()
+        cfg = base.model_copy(update={"model": base.model.with_overrides(hyperparameters)})
         data = load(cfg, source, tickers, as_date(start), as_date(end))
         result = run_training(
             data,

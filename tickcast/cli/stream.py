@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
-import signal
 import time
 from enum import StrEnum
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from core import kafka as bus
+from core.config import Settings
+from core.processes import interrupt_on_signals
 from tickcast.cli.common import (
     End,
     Source,
@@ -21,27 +22,22 @@ from tickcast.cli.common import (
     Verbose,
     as_date,
     err,
-    fail,
     load,
     note,
     settings,
     setup_logging,
     user_errors,
 )
-from tickcast.config import Settings
-
-logger = logging.getLogger(__name__)
 
 DEFAULT_BROKER_PORT = 9092
 
 
-def bootstrap_or_fail(cfg: Settings) -> str:
-    if not cfg.kafka.bootstrap_servers:
-        fail(
-            "no Kafka: set KAFKA_BOOTSTRAP_SERVERS=host:port, or start one with `tickcast broker` "
-            "(or run everything with `make up`)"
-        )
-    return cfg.kafka.bootstrap_servers
+def on_bus() -> Settings:
+    """The settings, or one line saying how to get a broker when none is configured."""
+    cfg = settings()
+    with user_errors():
+        bus.bootstrap(cfg.kafka)
+    return cfg
 
 
 def broker(
@@ -49,21 +45,19 @@ def broker(
     verbose: Verbose = False,
 ) -> None:
     """Run the embedded Kafka-compatible broker (Tansu, memory storage) until Ctrl-C."""
-    from streams.broker import BrokerError, EmbeddedBroker
+    from streams.broker import EmbeddedBroker
 
     setup_logging(verbose)
-    try:
+    with user_errors():
         embedded = EmbeddedBroker(port=port).start()
-    except BrokerError as exc:
-        fail(str(exc))
     note(f"broker on {embedded.bootstrap}; topics live until it stops. In other shells:")
     note(f"  export KAFKA_BOOTSTRAP_SERVERS={embedded.bootstrap}")
-    stop = {"now": False}
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.update(now=True))
     try:
-        while not stop["now"] and embedded.process and embedded.process.poll() is None:
-            time.sleep(0.2)
+        with interrupt_on_signals():
+            while embedded.process and embedded.process.poll() is None:
+                time.sleep(0.2)
+    except KeyboardInterrupt:
+        pass
     finally:
         embedded.stop()
     note("broker stopped")
@@ -83,14 +77,12 @@ def produce(
 ) -> None:
     """Publish closes to the prices topic in date order, keyed by ticker."""
     from producers.publish import PublishedLedger, publish, ticks_in_order
-    from streams.topics import ensure_topics, topic_names
 
     setup_logging(verbose)
-    cfg = settings()
-    bootstrap = bootstrap_or_fail(cfg)
-    topic = topic_names(cfg.kafka)["prices"]
+    cfg = on_bus()
+    topic = cfg.kafka.topics["prices"]
     ledger = PublishedLedger(cfg.data.dir / "published.json")
-    asyncio.run(ensure_topics(cfg.kafka, bootstrap))
+    asyncio.run(bus.ensure_topics(cfg.kafka))
     while True:
         with user_errors():
             data = load(cfg, source, tickers, as_date(start), as_date(end))
@@ -108,7 +100,7 @@ def produce(
             def advance(sent: int, _total: int, task: int = task) -> None:
                 bar.update(task, completed=sent)
 
-            report = asyncio.run(publish(ticks, bootstrap, topic, rate, advance))
+            report = asyncio.run(publish(ticks, cfg.kafka, rate, advance))
         ledger.update(topic, report.last_date)
         counts = ", ".join(f"{t} {n}" for t, n in report.per_ticker.items()) or "nothing new"
         note(f"published {report.sent} closes to {topic} in {report.seconds:.1f}s: {counts}")
@@ -127,10 +119,9 @@ def worker(
     from streams.worker import run_worker
 
     setup_logging(verbose, heavy=True)
-    cfg = settings()
-    bootstrap = bootstrap_or_fail(cfg)
+    cfg = on_bus()
     with user_errors():
-        run_worker(cfg, bootstrap, model, loglevel="INFO" if verbose else "WARNING")
+        run_worker(cfg, model, loglevel="INFO" if verbose else "WARNING")
 
 
 class TailTopic(StrEnum):
@@ -151,17 +142,14 @@ def tail(
     from streams.tail import consume, render
 
     setup_logging(verbose)
-    cfg = settings()
-    bootstrap = bootstrap_or_fail(cfg)
+    cfg = on_bus()
 
     def show(message: dict) -> None:
         text = json.dumps(message) if as_json else render(topic.value, message)
         typer.echo(text)
 
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(
-            consume(cfg.kafka, bootstrap, topic.value, from_beginning, show, limit, idle_seconds)
-        )
+        asyncio.run(consume(cfg.kafka, topic.value, from_beginning, show, limit, idle_seconds))
 
 
 def up(

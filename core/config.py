@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import logging
 import os
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-logger = logging.getLogger(__name__)
+from core.errors import ConfigError, InputError, describe
 
 
 class DataSettings(BaseModel, frozen=True):
@@ -35,27 +35,43 @@ class DataSettings(BaseModel, frozen=True):
         return self.dir / "cache"
 
 
-class ModelSettings(BaseModel, frozen=True):
-    """Hyperparameters of the next training run."""
+class Hyperparameters(BaseModel, frozen=True):
+    """Hyperparameters of a training run: declared here once for settings, /train and training."""
 
     window: int = Field(60, ge=10, le=500, description="Closes per input window.")
-    hidden_size: int = Field(32, ge=4, le=512)
-    num_layers: int = Field(1, ge=1, le=4)
-    dropout: float = Field(0.0, ge=0.0, lt=1.0)
-    learning_rate: float = Field(1e-3, gt=0.0, le=1.0)
-    weight_decay: float = Field(1e-4, ge=0.0, le=1.0)
-    batch_size: int = Field(64, ge=1, le=4096)
-    max_epochs: int = Field(40, ge=1, le=1000)
-    patience: int = Field(6, ge=1, le=100)
-    seed: int = 42
-    train_fraction: float = Field(0.70, gt=0.0, lt=1.0)
-    valid_fraction: float = Field(0.15, gt=0.0, lt=1.0)
+    hidden_size: int = Field(32, ge=4, le=512, description="LSTM hidden units.")
+    num_layers: int = Field(1, ge=1, le=4, description="Stacked LSTM layers.")
+    dropout: float = Field(
+        0.0, ge=0.0, lt=1.0, description="Dropout between layers and before the head."
+    )
+    learning_rate: float = Field(1e-3, gt=0.0, le=1.0, description="AdamW learning rate.")
+    weight_decay: float = Field(1e-4, ge=0.0, le=1.0, description="AdamW weight decay.")
+    batch_size: int = Field(64, ge=1, le=4096, description="Windows per training step.")
+    max_epochs: int = Field(40, ge=1, le=1000, description="Most passes over the training set.")
+    patience: int = Field(
+        6, ge=1, le=100, description="Epochs without validation improvement before stopping."
+    )
+    seed: int = Field(42, description="Seeds weights, shuffling and dropout.")
+    train_fraction: float = Field(
+        0.70, gt=0.0, lt=1.0, description="Share of each ticker's windows that trains."
+    )
+    valid_fraction: float = Field(
+        0.15, gt=0.0, lt=1.0, description="Share that validates; the rest tests."
+    )
 
     @model_validator(mode="after")
-    def _fractions_leave_a_test_split(self) -> ModelSettings:
+    def _fractions_leave_a_test_split(self) -> Hyperparameters:
         if self.train_fraction + self.valid_fraction >= 1.0:
             raise ValueError("train_fraction + valid_fraction must leave room for a test split")
         return self
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> Hyperparameters:
+        """These values with `overrides` (None means keep), validated as a whole."""
+        values = {**self.model_dump(), **{k: v for k, v in overrides.items() if v is not None}}
+        try:
+            return Hyperparameters.model_validate(values)
+        except ValidationError as exc:
+            raise InputError(f"hyperparameters: {describe(exc.errors())}") from exc
 
 
 class DriftSettings(BaseModel, frozen=True):
@@ -107,8 +123,27 @@ class KafkaSettings(BaseModel, frozen=True):
         10.0, gt=0, description="Longest wait for a group to (re)form."
     )
 
+    closes_kept: int = Field(
+        60,
+        ge=2,
+        le=5_000,
+        description="Closes the worker keeps per ticker (at least the serving model's window); "
+        "a hot swap to a model that needs more is refused.",
+    )
+
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
+
+    @property
+    def topics(self) -> dict[str, str]:
+        """Logical name -> actual topic, prefix included."""
+        return {
+            "prices": self.topic(self.prices_topic),
+            "forecasts": self.topic(self.forecasts_topic),
+            "drift_alerts": self.topic(self.drift_alerts_topic),
+            "dlq": self.topic(self.dlq_topic),
+            "model_events": self.topic(self.model_events_topic),
+        }
 
 
 class ApiSettings(BaseModel, frozen=True):
@@ -119,6 +154,11 @@ class ApiSettings(BaseModel, frozen=True):
     token: SecretStr | None = Field(None, description="Bearer token for /train, POST /config...")
     max_body_bytes: int = Field(1 << 20, ge=1024, description="Larger request bodies get 413.")
     max_batch: int = Field(1000, ge=1, le=100_000, description="Windows per /predict/batch.")
+
+
+class ForecastSettings(BaseModel, frozen=True):
+    """What every forecast path (worker, engines, API) checks and computes the same way."""
+
     max_price: float = Field(1e7, gt=0, description="Prices above this are rejected as nonsense.")
 
 
@@ -130,7 +170,8 @@ class Settings(BaseSettings):
     )
 
     data: DataSettings = DataSettings()
-    model: ModelSettings = ModelSettings()
+    model: Hyperparameters = Hyperparameters()
+    forecast: ForecastSettings = ForecastSettings()
     drift: DriftSettings = DriftSettings()
     mlflow: MlflowSettings = MlflowSettings()
     kafka: KafkaSettings = KafkaSettings()
@@ -158,8 +199,15 @@ class Settings(BaseSettings):
         object.__setattr__(self, "kafka", kafka)
         return self
 
+    def with_kafka(self, **changes: Any) -> Settings:
+        """A copy with other Kafka settings, e.g. the embedded broker's address."""
+        return self.model_copy(update={"kafka": self.kafka.model_copy(update=changes)})
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """Settings from the environment, built once per process."""
-    return Settings()
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigError(f"invalid TICKCAST_ settings: {describe(exc.errors())}") from exc
