@@ -88,6 +88,11 @@ def test_evaluate_json_by_version() -> None:
         ([*TRAIN, "--valid-start", "2019-06-01"], "both valid_start and test_start"),
         (["evaluate", "--source", "synthetic", "--model", "champion"], "no model 'tickcast-lstm'"),
         (["evaluate", "--source", "synthetic", "--model", "7"], "train one with `tickcast train`"),
+        (["tail", "forecasts"], "no Kafka: set KAFKA_BOOTSTRAP_SERVERS"),
+        (
+            ["backtest", "--source", "synthetic", "--start", "2020-03-01", "--end", "2020-01-01"],
+            "end 2020-01-01 is before start 2020-03-01",
+        ),
     ],
 )
 def test_user_errors_are_one_line_without_traceback(args: list[str], message: str) -> None:
@@ -134,3 +139,11 @@ def test_backtest_json_and_table() -> None:
     assert table.exit_code == 0 and "MASE" in table.stdout and "DM p" in table.stdout
     refused = runner.invoke(app, [*args[:-2], "--engine", "stream", "--retrain-every", "20"])
     assert refused.exit_code == 1 and "local engine" in refused.output
+
+
+def test_an_invalid_setting_is_one_line(monkeypatch) -> None:
+    monkeypatch.setenv("TICKCAST_MODEL__HIDDEN_SIZE", "lots")
+    result = runner.invoke(app, ["data", "--source", "synthetic"])
+    assert result.exit_code == 1
+    assert "invalid TICKCAST_ settings: model.hidden_size" in result.output
+    assert "Traceback" not in result.output

@@ -16,6 +16,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -85,7 +87,21 @@ def browse(url: str, screenshot: Path) -> str:
     return dom.stdout
 
 
-def test_up_shows_forecasts_and_ctrl_c_stops_every_child(tmp_path: Path) -> None:
+@dataclass
+class Up:
+    process: subprocess.Popen
+    log: Path
+    base: str
+    children: list[int]
+
+    def text(self) -> str:
+        return self.log.read_text()
+
+
+@pytest.fixture(scope="module")
+def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
+    """`tickcast up` in its own session, once forecasts show; killed if a test left it running."""
+    tmp_path = tmp_path_factory.mktemp("up")
     api_port = free_port()
     env = {
         **os.environ,
@@ -99,7 +115,7 @@ def test_up_shows_forecasts_and_ctrl_c_stops_every_child(tmp_path: Path) -> None
     env.pop("MLFLOW_TRACKING_URI", None)
     log = tmp_path / "up.log"
     with open(log, "wb") as out:
-        up = subprocess.Popen(
+        process = subprocess.Popen(
             [sys.executable, "-m", "tickcast", "up", "--source", "synthetic", "--tickers", "AAA"],
             env=env,
             stdout=out,
@@ -107,26 +123,52 @@ def test_up_shows_forecasts_and_ctrl_c_stops_every_child(tmp_path: Path) -> None
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-        try:
-            deadline = time.monotonic() + 120
-            while not FORECAST_LINE.search(log.read_text()) and time.monotonic() < deadline:
-                assert up.poll() is None, log.read_text()
-                time.sleep(0.5)
-            text = log.read_text()
-            assert "embedded broker (Tansu)" in text and "no champion yet: training one" in text
-            assert FORECAST_LINE.search(text), text[-2000:]
-            children = children_of(up.pid)
-            assert len(children) >= 3  # the broker, the worker and the API
-            assert "API token for this run (shown once)" in text
-            check_api_and_dashboard(f"http://127.0.0.1:{api_port}")
-            os.killpg(up.pid, signal.SIGINT)  # what Ctrl-C does
-            assert up.wait(60) == 0
-        finally:
-            if up.poll() is None:
-                up.kill()
-    assert "all stopped" in log.read_text()
+    try:
+        deadline = time.monotonic() + 120
+        while not FORECAST_LINE.search(log.read_text()) and time.monotonic() < deadline:
+            assert process.poll() is None, log.read_text()
+            time.sleep(0.5)
+        yield Up(process, log, f"http://127.0.0.1:{api_port}", children_of(process.pid))
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def test_up_shows_forecasts_on_screen_and_through_the_api(up: Up) -> None:
+    text = up.text()
+    assert "embedded broker (Tansu)" in text and "no champion yet: training one" in text
+    assert FORECAST_LINE.search(text), text[-2000:]
+    assert "API token for this run (shown once)" in text
+    assert len(up.children) >= 3  # the broker, the worker and the API
+    forecast = get_json(f"{up.base}/forecasts/AAA/latest")
+    assert forecast["ticker"] == "AAA" and forecast["predicted_close"] > 0
+    sample = get_json(f"{up.base}/sample-data?ticker=AAA")
+    assert len(sample["last_prices"]) == 60
+
+
+def test_the_dashboard_renders_in_chromium(up: Up) -> None:
+    if chromium() is None:
+        pytest.skip(
+            "Debian's chromium is not installed (make test installs it where apt-get works); "
+            "only this screenshot needs it"
+        )
+    get_json(f"{up.base}/forecasts/AAA/latest")
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "dashboard.png"
+    dom = browse(f"{up.base}/dashboard", shot)
+    assert 'id="card-AAA"' in dom, dom[-1500:]
+    assert shot.exists() and shot.stat().st_size > 10_000
+
+
+def test_ctrl_c_stops_every_child(up: Up) -> None:
+    """Runs last in this module: it stops the run the tests above looked at."""
+    assert up.process.poll() is None, up.text()[-2000:]
+    os.killpg(up.process.pid, signal.SIGINT)  # what Ctrl-C does
+    assert up.process.wait(60) == 0
+    assert "all stopped" in up.text()
     time.sleep(0.5)
-    assert not [pid for pid in children if alive(pid)], "orphaned child processes"
+    assert up.children and not [pid for pid in up.children if alive(pid)], "orphaned children"
 
 
 def get_json(url: str, timeout_s: float = 60.0) -> dict:
@@ -140,19 +182,3 @@ def get_json(url: str, timeout_s: float = 60.0) -> dict:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.5)
-
-
-def check_api_and_dashboard(base: str) -> None:
-    forecast = get_json(f"{base}/forecasts/AAA/latest")
-    assert forecast["ticker"] == "AAA" and forecast["predicted_close"] > 0
-    sample = get_json(f"{base}/sample-data?ticker=AAA")
-    assert len(sample["last_prices"]) == 60
-    if chromium() is None:
-        pytest.skip(
-            "Debian's chromium is not installed (make test installs it where apt-get works)"
-        )
-    ARTIFACTS.mkdir(exist_ok=True)
-    shot = ARTIFACTS / "dashboard.png"
-    dom = browse(f"{base}/dashboard", shot)
-    assert 'id="card-AAA"' in dom, dom[-1500:]
-    assert shot.exists() and shot.stat().st_size > 10_000

@@ -24,6 +24,7 @@ from streams.tail import TOPICS, consume
 from tests.utils.factories import ar1_frame, make_settings, price_data
 
 WORKER_START_TIMEOUT_S = 60.0
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -103,17 +104,28 @@ class Bus:
     def topic(self, name: str) -> str:
         return self.settings.kafka.topics[name]
 
-    def start_worker(self, log_name: str = "worker.log", metrics_port: int = 0) -> subprocess.Popen:
-        log = open(self.root / f"{self.namespace}-{log_name}", "ab")  # noqa: SIM115
+    def start_worker(
+        self,
+        log_name: str = "worker.log",
+        metrics_port: int = 0,
+        module: str = "tickcast",
+        env: dict[str, str] | None = None,
+    ) -> subprocess.Popen:
+        """`python -m <module> worker` in this namespace; its output goes to `log_path`."""
+        log = open(self.log_path(log_name), "ab")  # noqa: SIM115
         process = subprocess.Popen(
-            [sys.executable, "-m", "tickcast", "worker"],
-            env={**self.env, "TICKCAST_KAFKA__METRICS_PORT": str(metrics_port)},
+            [sys.executable, "-m", module, "worker"],
+            env={**self.env, "TICKCAST_KAFKA__METRICS_PORT": str(metrics_port), **(env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            cwd=ROOT,
         )
         self.processes.append(process)
         return process
+
+    def log_path(self, log_name: str = "worker.log") -> Path:
+        return self.root / f"{self.namespace}-{log_name}"
 
     def publish(self, messages: list[tuple[str | None, bytes]], topic: str = "prices") -> None:
         asyncio.run(_publish(self.settings.kafka, self.topic(topic), messages))

@@ -211,3 +211,29 @@ def test_one_alert_on_entering_drift_and_one_on_recovering(predictor, seed):
     vol = {s.name: s for s in entered.statistics}["volatility_ratio"]
     assert vol.drift and vol.value > DRIFT.vol_ratio_high
     assert not states["CALM"].drift.drifting
+
+
+def test_the_table_keeps_more_closes_than_the_model_reads(predictor, series):
+    """With 90 closes kept, forecasts read the last 60 and equal those of a 60-close table."""
+    messages = _messages(series)
+    narrow = _replay(messages, predictor, [50])
+    states: dict[str, TickerState] = {}
+    wide_forecasts = []
+    for start in range(0, len(messages), 50):
+        batch = messages[start : start + 50]
+        result = process_batch(batch, lambda t: states.get(t, TickerState()), predictor, 90)
+        states.update(result.states)
+        wide_forecasts += result.forecasts
+    assert [f.model_dump(exclude={"produced_at"}) for f in wide_forecasts] == [
+        f.model_dump(exclude={"produced_at"}) for f in narrow[0]
+    ]
+    assert all(len(state.window) == 90 for state in states.values())
+    assert states["AAA"].window.closes == tuple(series["AAA"][-90:])
+
+
+def test_an_implausible_close_goes_to_the_dlq(predictor, series, held):
+    batch = _incoming([_valid(series, 65), (b"AAA", _tick("AAA", DAYS[66], 2e7))])
+    result = process_batch(batch, lambda t: held.get(t, TickerState()), predictor, WINDOW)
+    assert [f.as_of for f in result.forecasts] == [DAYS[65]]
+    [letter] = result.dead_letters
+    assert "close 2e+07 is above the plausible 1e+07" in letter.error

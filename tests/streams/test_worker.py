@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import time
 import urllib.request
 from datetime import date
 
@@ -19,6 +18,7 @@ from producers.sources import load_prices
 from schemas.messages import ModelEvent
 from streams.broker import free_port
 from tests.streams.conftest import Bus, tick_json
+from tests.utils.waiting import eventually
 
 pytestmark = pytest.mark.broker
 
@@ -154,30 +154,59 @@ def test_a_volatility_regime_change_alerts_once_each_way(bus: Bus) -> None:
     assert any(s["drift"] for s in alerts[0]["statistics"])
 
 
+def _announce(bus: Bus, version: str) -> None:
+    event = ModelEvent(model_name="tickcast-lstm", model_version=version)
+    bus.publish([("tickcast-lstm", event.model_dump_json().encode())], topic="model_events")
+
+
 def test_a_model_event_swaps_the_model_without_restart(bus: Bus) -> None:
     from model.training import train
     from tests.utils.factories import ar1_frame, price_data
 
     messages, _ = synthetic_ticks(bus, ["AAA"], 160)
-    bus.start_worker()
+    port = free_port()
+    bus.start_worker(metrics_port=port)
     bus.publish(messages[:80])
     before = bus.collect("forecasts", 21)
     assert {f["model_version"] for f in before} == {"1"}
     new = train(
         price_data({"NEW": ar1_frame(n=300, seed=9)}), bus.settings, progress=False, promote=False
     )
-    bus.publish(
-        [
-            (
-                "tickcast-lstm",
-                ModelEvent(model_name="tickcast-lstm", model_version=new.model_version)
-                .model_dump_json()
-                .encode(),
-            )
-        ],
-        topic="model_events",
+    _announce(bus, new.model_version)
+    gauge = 'tickcast_model_version{model="tickcast-lstm"}'
+    eventually(
+        lambda: prometheus(port)[gauge] == float(new.model_version),
+        what=f"the worker serving v{new.model_version}",
     )
-    time.sleep(3)  # the worker loads the new version in the background
     bus.publish(messages[80:])
     after = bus.collect("forecasts", 101)
-    assert after[-1]["model_version"] == new.model_version
+    assert [f["model_version"] for f in after[21:]] == [new.model_version] * 80
+
+
+def test_a_swap_to_a_wider_model_is_refused_and_forecasts_go_on(bus: Bus) -> None:
+    from model.training import train
+    from tests.utils.factories import ar1_frame, price_data
+
+    messages, _ = synthetic_ticks(bus, ["AAA"], 100)
+    port = free_port()
+    bus.start_worker(metrics_port=port)
+    bus.publish(messages[:70])
+    assert len(bus.collect("forecasts", 11)) == 11
+    wide = bus.settings.model_copy(
+        update={"model": bus.settings.model.with_overrides({"window": 90})}
+    )
+    new = train(price_data({"NEW": ar1_frame(n=300, seed=9)}), wide, progress=False, promote=False)
+    _announce(bus, new.model_version)
+    eventually(
+        lambda: prometheus(port)["tickcast_model_swaps_refused_total"] == 1,
+        what="the swap refused",
+    )
+    log = bus.log_path().read_text()
+    [line] = [row for row in log.splitlines() if "not switching to" in row]
+    assert f"tickcast-lstm v{new.model_version}: it reads 90 closes" in line
+    assert "the table keeps 60 per ticker" in line
+    assert "Set TICKCAST_KAFKA__CLOSES_KEPT=90" in line
+    bus.publish(messages[70:])
+    after = bus.collect("forecasts", 41)
+    assert [f["as_of"] for f in after] == [json.loads(v)["date"] for _, v in messages[59:]]
+    assert {f["model_version"] for f in after} == {"1"}

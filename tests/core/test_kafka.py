@@ -1,0 +1,55 @@
+"""The one Kafka client factory: the broker workarounds apply to every client it builds."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+from core import kafka as bus
+from core.config import KafkaSettings
+from core.errors import UnavailableError
+
+
+def test_no_bootstrap_servers_says_how_to_get_a_broker() -> None:
+    for build in (bus.producer, bus.consumer, bus.admin):
+        with pytest.raises(UnavailableError, match="set KAFKA_BOOTSTRAP_SERVERS=host:port"):
+            build(KafkaSettings())
+
+
+@pytest.mark.broker
+def test_clients_work_against_the_embedded_broker_even_when_asked_for_idempotence(broker) -> None:
+    """Tansu rejects InitProducerId: the factory never lets a producer be idempotent."""
+    kafka = KafkaSettings(
+        bootstrap_servers=broker.bootstrap, topic_prefix=f"k{uuid.uuid4().hex[:6]}."
+    )
+
+    async def roundtrip() -> bytes:
+        await bus.ensure_topics(kafka)
+        producer = bus.producer(kafka, enable_idempotence=True)
+        await producer.start()
+        try:
+            await producer.send_and_wait(kafka.topics["forecasts"], key=b"AAA", value=b"hello")
+        finally:
+            await producer.stop()
+        consumer = bus.consumer(kafka, kafka.topics["forecasts"], from_beginning=True)
+        await consumer.start()
+        try:
+            assert consumer.subscription() == {kafka.topics["forecasts"]}
+            record = await asyncio.wait_for(consumer.getone(), 30)
+        finally:
+            await consumer.stop()
+        return record.value
+
+    assert asyncio.run(roundtrip()) == b"hello"
+
+
+def test_the_faust_broker_url_carries_the_fetch_wait() -> None:
+    from faust.transport import drivers
+
+    kafka = KafkaSettings(bootstrap_servers="a:1,b:2", fetch_max_wait_ms=70)
+    url = bus.faust_options(kafka)["broker"]
+    assert url == "tickcast70://a:1;tickcast70://b:2"
+    transport = drivers.by_url(url.split(";")[0])
+    assert transport.__name__ == "Transport70"
