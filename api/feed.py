@@ -3,24 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 
 from pydantic import ValidationError
 
 from api.state import ServiceState
 from core import kafka as bus
-from schemas.messages import Forecast, ModelEvent
+from schemas.messages import Forecast, ForecastScore, ModelEvent, PriceTick
 from streams import events
 
 logger = logging.getLogger(__name__)
 
 
 async def follow_bus(state: ServiceState) -> None:
-    """Read prices and forecasts from the start (no consumer group) into the caches."""
+    """Read prices, forecasts and scores from the start (no consumer group) into the caches."""
     kafka = state.settings.kafka
     names = kafka.topics
-    consumer = bus.consumer(kafka, names["prices"], names["forecasts"], from_beginning=True)
+    consumer = bus.consumer(
+        kafka, names["prices"], names["forecasts"], names["scores"], from_beginning=True
+    )
     await consumer.start()
     state.feed_connected = True
     try:
@@ -28,10 +29,11 @@ async def follow_bus(state: ServiceState) -> None:
             try:
                 if record.topic == names["forecasts"]:
                     state.remember_forecast(Forecast.model_validate_json(record.value))
+                elif record.topic == names["scores"]:
+                    state.remember_score(ForecastScore.model_validate_json(record.value))
                 else:
-                    tick = json.loads(record.value)
-                    state.remember_close(tick["ticker"], tick["date"], float(tick["close"]))
-            except (ValidationError, ValueError, KeyError, TypeError):
+                    state.remember_close(PriceTick.model_validate_json(record.value))
+            except (ValidationError, ValueError):
                 continue  # the worker's DLQ reports bad prices; the API just skips them
     finally:
         state.feed_connected = False

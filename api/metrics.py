@@ -25,3 +25,9 @@ DRIFT_WARNINGS = Counter(
 MODEL_VERSION = Gauge(
     "tickcast_api_model_version", "Model version served.", ["model"], registry=REGISTRY
 )
+DUPLICATES = Counter(
+    "tickcast_api_duplicates_total",
+    "Messages dropped by the API's feed because their id was seen before (redelivery).",
+    ["topic"],
+    registry=REGISTRY,
+)

@@ -18,9 +18,10 @@ from core.errors import UnavailableError
 from core.processes import die_with_parent, stop
 from model.forecaster import Forecaster
 from producers.publish import publish
-from schemas.messages import DriftAlert, Forecast, PriceTick
+from schemas.messages import DriftAlert, Forecast, ForecastScore, PriceTick
 from streams.broker import EmbeddedBroker
-from streams.pipeline import Incoming, TickerState, capacity, process_batch
+from streams.pipeline import Incoming, capacity, process_batch
+from streams.state import TickerState
 
 Progress = Callable[[int, int], None]  # (done, total)
 
@@ -32,8 +33,10 @@ class BacktestError(UnavailableError):
 @dataclass
 class Replay:
     forecasts: list[Forecast] = field(default_factory=list)
+    scores: list[ForecastScore] = field(default_factory=list)
     alerts: list[DriftAlert] = field(default_factory=list)
     seconds: float = 0.0
+    repeats: int = 0  # messages dropped because their id was already seen (redelivery)
 
 
 def expected_forecasts(ticks: list[PriceTick], window: int) -> int:
@@ -62,9 +65,12 @@ def run_local(
             Incoming(t.ticker.encode(), t.model_dump_json().encode(), "backtest", 0, first + i)
             for i, t in enumerate(chunk)
         ]
-        result = process_batch(batch, lambda t: states.get(t, TickerState()), forecaster, kept)
+        result = process_batch(
+            batch, lambda t: states.get(t, TickerState()), forecaster, kept, settings.performance
+        )
         states.update(result.states)
         replay.forecasts += result.forecasts
+        replay.scores += result.scores
         replay.alerts += result.alerts
         if progress:
             progress(first + len(chunk), len(ticks))
@@ -91,19 +97,22 @@ async def _collect(
     consumer = bus.consumer(settings.kafka, settings.kafka.topics[kind], from_beginning=True)
     await consumer.start()
     received: list[dict] = []
+    ids: set[str] = set()
     deadline, last = time.monotonic() + timeout_s, time.monotonic()
     try:
         while time.monotonic() < deadline:
-            if expected and len(received) >= expected:
+            if expected and len(ids) >= expected:
                 break
             if not expected and time.monotonic() - last > idle_s:
                 break
             batches = await consumer.getmany(timeout_ms=200)
             for records in batches.values():
-                received += [json.loads(r.value) for r in records]
+                for record in records:
+                    received.append(json.loads(record.value))
+                    ids.add(received[-1]["id"])
                 last = time.monotonic()
             if progress and expected:
-                progress(min(len(received), expected), expected)
+                progress(min(len(ids), expected), expected)
     finally:
         await consumer.stop()
     return received
@@ -156,24 +165,34 @@ def run_stream(
         asyncio.run(publish(ticks, run.kafka))
         expected = expected_forecasts(ticks, forecaster.window)
         raw = asyncio.run(_collect(run, "forecasts", expected, 0, timeout_s, progress))
-        if len(raw) < expected:
+        if len(unique_by_id(raw)) < expected:
             died = worker.poll() is not None
             raise BacktestError(
                 f"only {len(raw)} of {expected} forecasts came back"
                 + (" (the worker exited)" if died else "")
             )
+        # Scores and alerts of a batch go out with its forecasts: a short silence ends them.
+        scores = asyncio.run(_collect(run, "scores", 0, 1.0, 30, None))
         alerts = asyncio.run(_collect(run, "drift_alerts", 0, 1.0, 30, None))
     finally:
         # The run's topics and table are thrown away: nothing needs a clean shutdown.
         stop(worker, 3, "the backtest worker")
         if broker is not None:
             broker.stop()
-    # At-least-once delivery: keep one forecast per (ticker, as_of).
-    unique = {(f["ticker"], f["as_of"]): f for f in raw}
+    # At-least-once delivery: a repeat carries the id of its first delivery; keep one.
+    kept = [unique_by_id(raw), unique_by_id(scores), unique_by_id(alerts)]
     replay = Replay(
-        forecasts=[Forecast.model_validate(f) for f in unique.values()],
-        alerts=[DriftAlert.model_validate(a) for a in alerts],
+        forecasts=sorted(map(Forecast.model_validate, kept[0]), key=lambda f: (f.as_of, f.ticker)),
+        scores=sorted(
+            map(ForecastScore.model_validate, kept[1]), key=lambda s: (s.as_of, s.ticker)
+        ),
+        alerts=[DriftAlert.model_validate(a) for a in kept[2]],
         seconds=time.perf_counter() - started,
+        repeats=len(raw) + len(scores) + len(alerts) - sum(map(len, kept)),
     )
-    replay.forecasts.sort(key=lambda f: (f.as_of, f.ticker))
     return replay
+
+
+def unique_by_id(messages: list[dict]) -> list[dict]:
+    """The first delivery of each id, in order; what every consumer should do."""
+    return list({message["id"]: message for message in reversed(messages)}.values())[::-1]

@@ -11,9 +11,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from backtest.scoring import diebold_mariano, drift_mask
+from backtest.scoring import drift_mask
 from core.errors import InputError
-from model.metrics import mae, score
+from model.metrics import diebold_mariano, mae, score
 from schemas.messages import DriftAlert, Forecast
 
 OVERALL = "overall"

@@ -58,6 +58,14 @@ class Hyperparameters(BaseModel, frozen=True):
     valid_fraction: float = Field(
         0.15, gt=0.0, lt=1.0, description="Share that validates; the rest tests."
     )
+    head: Literal["student_t", "quantile"] = Field(
+        "student_t",
+        description="How the next return's distribution is trained: a Student-t likelihood, "
+        "or five quantiles with the pinball loss.",
+    )
+    close_only_share: float = Field(
+        0.2, ge=0.0, le=1.0, description="Training windows read without open, high and low."
+    )
 
     @model_validator(mode="after")
     def _fractions_leave_a_test_split(self) -> Hyperparameters:
@@ -88,6 +96,22 @@ class DriftSettings(BaseModel, frozen=True):
     recover_after: int = Field(20, ge=1, description="Calm windows in a row that end drift.")
 
 
+class PerformanceSettings(BaseModel, frozen=True):
+    """When a model stops earning its place: alerts on its scored forecasts, per ticker."""
+
+    sessions: int = Field(60, ge=10, le=1000, description="Scored sessions each test reads.")
+    skill_p: float = Field(
+        0.05, gt=0.0, lt=1.0, description="One-sided Diebold-Mariano p below which it is worse."
+    )
+    coverage_confidence: float = Field(
+        0.95, gt=0.0, lt=1.0, description="Binomial band the 80% coverage must stay inside."
+    )
+    # The rolling statistics move one session at a time, so 3 in a row already means a lasting
+    # change, and 10 calm ones keep a test that wavers at its threshold from re-alerting.
+    enter_after: int = Field(3, ge=1, description="Failing sessions in a row that alert.")
+    recover_after: int = Field(10, ge=1, description="Passing sessions in a row that recover.")
+
+
 class MlflowSettings(BaseModel, frozen=True):
     tracking_uri: str = Field("", description="Empty: MLFLOW_TRACKING_URI, else sqlite in dir.")
     artifact_location: str = Field("", description="Empty: an artifacts folder beside the db.")
@@ -104,9 +128,15 @@ class KafkaSettings(BaseModel, frozen=True):
     app_id: str = Field("tickcast", description="Faust app id: consumer group and table prefix.")
     topic_prefix: str = Field("", description="Prepended to every topic, e.g. for backtests.")
     partitions: int = Field(6, ge=1, le=256)
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
+        "at_least_once",
+        description="exactly_once needs a broker with transactions (Apache Kafka); the "
+        "embedded broker has none, so outputs may repeat after a crash: drop them by id.",
+    )
     prices_topic: str = "prices"
     forecasts_topic: str = "forecasts"
     drift_alerts_topic: str = "drift-alerts"
+    scores_topic: str = "forecast-scores"
     dlq_topic: str = "prices.dlq"
     model_events_topic: str = "model-events"
     batch_size: int = Field(500, ge=1, le=10_000, description="Most closes per inference batch.")
@@ -141,6 +171,7 @@ class KafkaSettings(BaseModel, frozen=True):
             "prices": self.topic(self.prices_topic),
             "forecasts": self.topic(self.forecasts_topic),
             "drift_alerts": self.topic(self.drift_alerts_topic),
+            "scores": self.topic(self.scores_topic),
             "dlq": self.topic(self.dlq_topic),
             "model_events": self.topic(self.model_events_topic),
         }
@@ -160,6 +191,26 @@ class ForecastSettings(BaseModel, frozen=True):
     """What every forecast path (worker, engines, API) checks and computes the same way."""
 
     max_price: float = Field(1e7, gt=0, description="Prices above this are rejected as nonsense.")
+    extra_levels: tuple[float, ...] = Field(
+        (),
+        description="Quantile levels besides 0.025, 0.1, 0.5, 0.9 and 0.975, e.g. [0.05, 0.95].",
+    )
+    aci_gamma: float = Field(
+        0.005,
+        gt=0.0,
+        lt=0.5,
+        description="Step of adaptive conformal inference in the stream: how fast each "
+        "ticker's quantile levels correct their misses.",
+    )
+    scoring: bool = Field(
+        True, description="Score each forecast when its close arrives (forecast-scores)."
+    )
+
+    @model_validator(mode="after")
+    def _levels_inside_zero_one(self) -> ForecastSettings:
+        if any(not 0.0 < level < 1.0 for level in self.extra_levels):
+            raise ValueError("extra_levels must lie strictly between 0 and 1")
+        return self
 
 
 class Settings(BaseSettings):
@@ -173,6 +224,7 @@ class Settings(BaseSettings):
     model: Hyperparameters = Hyperparameters()
     forecast: ForecastSettings = ForecastSettings()
     drift: DriftSettings = DriftSettings()
+    performance: PerformanceSettings = PerformanceSettings()
     mlflow: MlflowSettings = MlflowSettings()
     kafka: KafkaSettings = KafkaSettings()
     api: ApiSettings = ApiSettings()

@@ -88,6 +88,7 @@ def faust_options(kafka: KafkaSettings) -> dict[str, Any]:
     return {
         "broker": broker_url(bootstrap(kafka), kafka.fetch_max_wait_ms),
         "producer_acks": -1,
+        "processing_guarantee": kafka.processing_guarantee,
         "broker_session_timeout": kafka.session_timeout_s,
         "broker_rebalance_timeout": kafka.rebalance_timeout_s,
         "broker_heartbeat_interval": min(3.0, kafka.session_timeout_s / 3),

@@ -15,16 +15,19 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import MLFlowLogger
 
 from core.config import Hyperparameters
-from model.bundle import ModelBundle
+from model.bundle import Calibration, ModelBundle
 from model.datamodule import WindowDataModule
 from model.drift import ReturnBaseline, build_baselines
 from model.errors import NotEnoughDataError, TrainingError
-from model.features import ReturnScaler
+from model.features import ReturnScaler, returns_to_prices
+from model.metrics import diebold_mariano
 from model.module import ForecastModule
 from model.windows import SPLITS, WindowSet, concat, make_windows, split_windows
 from producers.sources import PriceData
 
 EpochHook = Callable[[int, dict[str, float]], None]
+SHRINK_GRID = np.round(np.linspace(0.0, 1.0, 21), 2)
+TRUST_P = 0.05  # the network's location is trusted only if it beats naive this clearly
 
 
 @dataclass(frozen=True)
@@ -103,8 +106,10 @@ def fit(
     def optimizer(params: object) -> torch.optim.Optimizer:
         return torch.optim.AdamW(params, lr=hp.learning_rate, weight_decay=hp.weight_decay)
 
-    module = ForecastModule(bundle.net, optimizer)
-    datamodule = WindowDataModule(prepared.splits, prepared.scaler, hp.batch_size, hp.seed)
+    module = ForecastModule(bundle.net, optimizer, hp.head)
+    datamodule = WindowDataModule(
+        prepared.splits, prepared.scaler, hp.batch_size, hp.seed, hp.close_only_share
+    )
     with tempfile.TemporaryDirectory() as tmp:
         checkpoint = ModelCheckpoint(dirpath=tmp, monitor="val_loss", mode="min", save_top_k=1)
         callbacks: list[Callback] = [EarlyStopping("val_loss", patience=hp.patience), checkpoint]
@@ -133,4 +138,35 @@ def fit(
         state = torch.load(checkpoint.best_model_path, weights_only=True)["state_dict"]
         module.load_state_dict(state)
         best = float(checkpoint.best_model_score)
+    bundle = bundle.calibrated(calibrate(bundle, prepared.splits["valid"]))
     return Fitted(bundle, trainer.current_epoch, best, time.perf_counter() - started)
+
+
+def choose_shrink(last: np.ndarray, actual: np.ndarray, location: np.ndarray) -> float:
+    """The weight w of the network's location in the point forecast last * exp(w * location).
+
+    The w with the smallest absolute error on validation, but only if it beats naive (w = 0)
+    with a one-sided Diebold-Mariano p below 0.05; otherwise 0, so the shipped point is
+    never worse than "tomorrow = today" by more than chance allows.
+    """
+    naive = actual - last
+    errors = {w: actual - returns_to_prices(last, w * location) for w in SHRINK_GRID}
+    best = min(SHRINK_GRID, key=lambda w: (np.abs(errors[w]).mean(), w))
+    if best == 0.0 or len(actual) < 3:
+        return 0.0
+    test = diebold_mariano(naive, errors[best], power=1, alternative="greater")
+    return float(best) if test.pvalue < TRUST_P else 0.0
+
+
+def calibrate(bundle: ModelBundle, valid: WindowSet) -> Calibration:
+    """Split conformal on the validation split: residuals of the shipped point, in units of the
+    predicted scale, once with each window's bars and once from its closes alone."""
+    actual = np.log(valid.target / valid.last)
+    ranged = bundle.predict_distribution(valid.closes, valid.bars)
+    plain = bundle.predict_distribution(valid.closes)
+    shrink = choose_shrink(valid.last, valid.target, ranged.location)
+    return Calibration(
+        shrink=shrink,
+        ranged=np.sort((actual - shrink * ranged.location) / ranged.scale),
+        close_only=np.sort((actual - shrink * plain.location) / plain.scale),
+    )

@@ -1,4 +1,5 @@
-"""The one forecast path: windows in; validated, forecast, dated and drift-checked out.
+"""The one forecast path: windows in; validated, forecast, dated, drift-checked and given
+calibrated quantiles out.
 
 The Faust worker, both backtest engines, POST /predict and /predict/batch, and the Predictor
 all call `Forecaster.forecast`, so a change to what a forecast is happens here, once.
@@ -7,17 +8,18 @@ all call `Forecaster.forecast`, so a change to what a forecast is happens here, 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
 import numpy as np
 
 from core.config import DriftSettings, ForecastSettings
-from model.bundle import ModelBundle
+from model.bundle import Calibration, ModelBundle
 from model.drift import assess_drift
-from model.errors import InvalidWindowError
+from model.errors import IncompatibleModelError, InvalidWindowError
 from model.features import returns_to_prices
+from model.intervals import LEVELS, conformal_quantile, level_key, non_crossing
 from producers.calendar import next_trading_day
 from schemas.drift import DriftReport
 
@@ -29,6 +31,7 @@ class WindowInput:
     closes: Sequence[float] | np.ndarray
     ticker: str | None = None
     as_of: date | None = None  # date of the last close; gives the target date
+    bars: np.ndarray | None = None  # window x 3: open, high, low; NaN where unknown
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,13 @@ class Prediction:
     predicted_close: float
     predicted_return: float  # log(predicted_close / last_close)
     drift: DriftReport
+    quantiles: dict[str, float]  # next close by level ("0.1" -> price)
+    return_quantiles: dict[str, float]  # the same levels as log returns
+    volatility: float  # predicted std of the next log return
+    interval_method: str  # "split-conformal" or "aci"
+    location: float  # the network's own location, before shrinking toward naive
+    scale: float  # the network's scale of the next log return
+    ranged: bool  # every day of the window had open, high and low: the ranged calibration
 
 
 def _check_rows(windows: list | tuple, window: int) -> None:
@@ -114,24 +124,84 @@ class Forecaster:
     def validate(self, windows: Any) -> np.ndarray:
         return validate_windows(windows, self.window, self.settings.max_price)
 
+    @property
+    def levels(self) -> np.ndarray:
+        """The five standard quantile levels, and any others the settings add, sorted."""
+        return np.array(sorted({*LEVELS, *self.settings.extra_levels}))
+
+    def _bars(self, inputs: Sequence[WindowInput]) -> np.ndarray | None:
+        if all(item.bars is None for item in inputs):
+            return None
+        bars = np.full((len(inputs), self.window, 3), np.nan)
+        for i, item in enumerate(inputs):
+            if item.bars is not None:
+                given = np.asarray(item.bars, dtype=np.float64)
+                if given.shape != (self.window, 3):
+                    raise InvalidWindowError(
+                        f"window {i}: open, high and low need {self.window} values each"
+                    )
+                bars[i] = given
+        return bars
+
+    def _calibration(self) -> Calibration:
+        if self.bundle.calibration is None:
+            raise IncompatibleModelError("this model has no calibration; retrain it")
+        return self.bundle.calibration
+
+    def _quantiles(
+        self, point: float, scale: float, ranged: bool, last: float, levels: np.ndarray
+    ) -> tuple[dict[str, float], dict[str, float]]:
+        """Close and return quantiles at the nominal levels' keys, computed at `levels`."""
+        z = conformal_quantile(self._calibration().scores(ranged), levels)
+        returns = non_crossing(point + scale * np.asarray(z))
+        keys = [level_key(level) for level in self.levels]
+        closes = (last * np.exp(returns)).tolist()
+        return dict(zip(keys, closes, strict=True)), dict(zip(keys, returns.tolist(), strict=True))
+
     def forecast(self, inputs: Sequence[WindowInput]) -> list[Prediction]:
-        """Validate every window, forecast all in one pass, date them, assess drift."""
+        """Validate every window, forecast all in one pass, date them, assess drift, and give
+        each split conformal quantiles (the stream then moves them with `at_levels`)."""
+        calibration = self._calibration()
         closes = self.validate([item.closes for item in inputs])
-        returns = self.bundle.predict_returns(closes)
-        prices = returns_to_prices(closes[:, -1], returns)
+        distribution = self.bundle.predict_distribution(closes, self._bars(inputs))
+        points = calibration.shrink * distribution.location
+        prices = returns_to_prices(closes[:, -1], points)
         if not np.all(np.isfinite(prices)):
             raise InvalidWindowError("these prices give no finite forecast; check the window")
-        return [
-            Prediction(
-                ticker=item.ticker,
-                as_of=item.as_of,
-                target_date=next_trading_day(item.as_of) if item.as_of else None,
-                last_close=float(window[-1]),
-                predicted_close=price,
-                predicted_return=ret,
-                drift=assess_drift(window, self.bundle.baselines, self.drift, item.ticker),
+        predictions = []
+        for i, item in enumerate(inputs):
+            ranged, scale = bool(distribution.ranged[i]), float(distribution.scale[i])
+            last = float(closes[i, -1])
+            quantiles, returns = self._quantiles(float(points[i]), scale, ranged, last, self.levels)
+            predictions.append(
+                Prediction(
+                    ticker=item.ticker,
+                    as_of=item.as_of,
+                    target_date=next_trading_day(item.as_of) if item.as_of else None,
+                    last_close=last,
+                    predicted_close=float(prices[i]),
+                    predicted_return=float(points[i]),
+                    drift=assess_drift(closes[i], self.bundle.baselines, self.drift, item.ticker),
+                    quantiles=quantiles,
+                    return_quantiles=returns,
+                    volatility=scale * calibration.spread(ranged),
+                    interval_method="split-conformal",
+                    location=float(distribution.location[i]),
+                    scale=scale,
+                    ranged=ranged,
+                )
             )
-            for item, window, ret, price in zip(
-                inputs, closes, returns.tolist(), prices.tolist(), strict=True
-            )
-        ]
+        return predictions
+
+    def at_levels(self, prediction: Prediction, levels: Sequence[float]) -> Prediction:
+        """The same forecast with quantiles read at the stream's adaptive (ACI) levels."""
+        quantiles, returns = self._quantiles(
+            prediction.predicted_return,
+            prediction.scale,
+            prediction.ranged,
+            prediction.last_close,
+            np.asarray(levels, dtype=np.float64),
+        )
+        return replace(
+            prediction, quantiles=quantiles, return_quantiles=returns, interval_method="aci"
+        )

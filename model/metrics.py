@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-import numpy as np
+import math
+from dataclasses import dataclass
+from typing import Literal
 
+import numpy as np
+from scipy import stats
+
+from core.errors import InputError
 from schemas.metrics import MetricSet
 
 
@@ -55,3 +61,41 @@ def score(last: np.ndarray, actual: np.ndarray, predicted: np.ndarray) -> Metric
         mase=model_mae / naive_mae if naive_mae > 0 else float("nan"),
         direction_accuracy=direction_accuracy(last, actual, predicted),
     )
+
+
+@dataclass(frozen=True)
+class DieboldMariano:
+    statistic: float
+    pvalue: float
+    n: int
+
+
+def diebold_mariano(
+    errors_a: np.ndarray,
+    errors_b: np.ndarray,
+    power: int = 2,
+    alternative: Literal["two-sided", "greater"] = "two-sided",
+) -> DieboldMariano:
+    """Test equal accuracy of two one-step forecasts from their errors on the same targets.
+
+    Loss is |e|**power; d = loss_a - loss_b. For one-step forecasts the long-run variance is
+    the sample variance of d (no autocovariance terms). The statistic gets the Harvey-
+    Leybourne-Newbold small-sample correction and a Student t(n-1) two-sided p-value.
+    A negative statistic means `a` has the smaller loss. With `alternative="greater"` the
+    p-value is one-sided: small when `a` has the larger loss (a model worse than naive).
+    """
+    a, b = np.asarray(errors_a, dtype=np.float64), np.asarray(errors_b, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1 or a.size < 3:
+        raise InputError(f"the Diebold-Mariano test needs at least 3 paired errors; got {a.size}")
+    d = np.abs(a) ** power - np.abs(b) ** power
+    n = d.size
+    variance = float(np.mean((d - d.mean()) ** 2))  # gamma_0, divided by n
+    if variance == 0.0:
+        return DieboldMariano(0.0, 1.0, n)
+    dm = float(d.mean()) / math.sqrt(variance / n)
+    h = 1
+    correction = math.sqrt((n + 1 - 2 * h + h * (h - 1) / n) / n)
+    statistic = dm * correction
+    if alternative == "greater":
+        return DieboldMariano(statistic, float(stats.t.sf(statistic, df=n - 1)), n)
+    return DieboldMariano(statistic, float(2 * stats.t.sf(abs(statistic), df=n - 1)), n)

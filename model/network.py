@@ -1,20 +1,29 @@
-"""The network: a plain LSTM nn.Module from scale-free window features to the next return."""
+"""The network: a plain LSTM nn.Module from scale-free window features to the next return's
+location and scale."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
+from model.features import FEATURES, PRIOR
+
 
 class LSTMForecaster(nn.Module):
-    """(batch, steps, features) -> (batch,) scaled next log return.
+    """(batch, steps, features) and (batch, 4) prior -> (batch, 2): location, log scale.
 
-    The output layer starts at zero, so an untrained network forecasts the training mean
-    return: almost exactly naive persistence. Training has to earn every deviation from it.
+    Both are in units of the training return std. Every output layer starts at zero, so an
+    untrained network forecasts the training mean return (almost exactly naive persistence)
+    with the EWMA volatility of its window: training has to earn every deviation from them.
+    The scale also gets a linear read of the HAR-style day, week and month terms.
     """
 
     def __init__(
-        self, input_size: int = 2, hidden_size: int = 32, num_layers: int = 1, dropout: float = 0.0
+        self,
+        input_size: int = len(FEATURES),
+        hidden_size: int = 32,
+        num_layers: int = 1,
+        dropout: float = 0.0,
     ) -> None:
         super().__init__()
         self.lstm = nn.LSTM(
@@ -25,10 +34,18 @@ class LSTMForecaster(nn.Module):
             batch_first=True,
         )
         self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(hidden_size, 1)
-        nn.init.zeros_(self.head.weight)
-        nn.init.zeros_(self.head.bias)
+        self.location = nn.Linear(hidden_size, 1)
+        self.scale = nn.Linear(hidden_size, 1)
+        self.har = nn.Linear(len(PRIOR) - 1, 1)
+        for layer in (self.location, self.scale, self.har):
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
         out, _ = self.lstm(x)
-        return self.head(self.dropout(out[:, -1, :])).squeeze(-1)
+        hidden = self.dropout(out[:, -1, :])
+        location = self.location(hidden).squeeze(-1)
+        log_scale = (
+            prior[:, 0] + self.har(prior[:, 1:]).squeeze(-1) + self.scale(hidden).squeeze(-1)
+        )
+        return torch.stack([location, log_scale], dim=-1)

@@ -47,7 +47,9 @@ def score(bundle: ModelBundle, prepared: Prepared) -> Scores:
     scores = {}
     for split in ("valid", "test"):
         windows = prepared.splits[split]
-        scores[split] = score_by_ticker(windows, bundle.predict_prices(windows.closes))
+        scores[split] = score_by_ticker(
+            windows, bundle.predict_prices(windows.closes, windows.bars)
+        )
     return scores
 
 
@@ -95,7 +97,7 @@ def record(
     with tempfile.TemporaryDirectory() as tmp:
         plot = forecast_plot(
             test,
-            fitted.bundle.predict_prices(test.closes),
+            fitted.bundle.predict_prices(test.closes, test.bars),
             Path(tmp) / "test_forecast.png",
             f"test period, {label}",
         )

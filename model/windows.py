@@ -11,6 +11,8 @@ import pandas as pd
 from model.errors import NotEnoughDataError, TrainingError
 
 SPLITS = ("train", "valid", "test")
+FIELDS = ("ticker", "as_of", "target_date", "closes", "target", "bars")
+BAR_COLUMNS = ("open", "high", "low")
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,7 @@ class WindowSet:
     target_date: np.ndarray  # N, datetime64[D]
     closes: np.ndarray  # N x W, float64
     target: np.ndarray  # N, float64
+    bars: np.ndarray  # N x W x 3: open, high, low of each close's day; NaN where unknown
 
     def __len__(self) -> int:
         return int(self.target.shape[0])
@@ -34,13 +37,7 @@ class WindowSet:
         return self.closes[:, -1]
 
     def take(self, mask: np.ndarray) -> WindowSet:
-        return WindowSet(
-            self.ticker[mask],
-            self.as_of[mask],
-            self.target_date[mask],
-            self.closes[mask],
-            self.target[mask],
-        )
+        return WindowSet(*(getattr(self, f)[mask] for f in FIELDS))
 
     def for_ticker(self, ticker: str) -> WindowSet:
         return self.take(self.ticker == ticker)
@@ -60,12 +57,18 @@ def make_windows(frame: pd.DataFrame, ticker: str, window: int) -> WindowSet:
     if n <= 0:
         return empty_windows(window)
     view = np.lib.stride_tricks.sliding_window_view(closes, window)[:n]
+    columns = [
+        frame[c].to_numpy(dtype=np.float64) if c in frame else np.full(len(closes), np.nan)
+        for c in BAR_COLUMNS
+    ]
+    bars = np.lib.stride_tricks.sliding_window_view(np.stack(columns, axis=-1), window, axis=0)
     return WindowSet(
         ticker=np.full(n, ticker, dtype=object),
         as_of=dates[window - 1 : window - 1 + n],
         target_date=dates[window:],
         closes=np.ascontiguousarray(view),
         target=closes[window:].copy(),
+        bars=np.ascontiguousarray(bars[:n].transpose(0, 2, 1)),
     )
 
 
@@ -76,18 +79,14 @@ def empty_windows(window: int) -> WindowSet:
         np.empty(0, "datetime64[D]"),
         np.empty((0, window)),
         np.empty(0),
+        np.empty((0, window, len(BAR_COLUMNS))),
     )
 
 
 def concat(sets: list[WindowSet]) -> WindowSet:
     if not sets:
         raise NotEnoughDataError("no windows: no ticker has enough closes")
-    return WindowSet(
-        *(
-            np.concatenate([getattr(s, f) for s in sets])
-            for f in ("ticker", "as_of", "target_date", "closes", "target")
-        )
-    )
+    return WindowSet(*(np.concatenate([getattr(s, f) for s in sets]) for f in FIELDS))
 
 
 def split_windows(

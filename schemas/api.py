@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, Strict, create_model
 
 from core.config import Hyperparameters
 from schemas.drift import DriftReport
+from schemas.messages import ForecastScore, RollingScores
 from schemas.metrics import MetricSet
 
 # Strict: "1.5" (a string) is rejected, not converted; NaN and Infinity tokens are rejected.
@@ -32,6 +33,14 @@ class PredictRequest(BaseModel):
         None, max_length=32, description="Picks the drift baseline and adds target_date."
     )
     as_of: dt.date | None = Field(None, description="Date of the last price (default: today).")
+    last_opens: list[Price] | None = Field(
+        None,
+        max_length=10_000,
+        description="Optional: each day's open, as many as last_prices. With highs and lows, "
+        "the volatility reads each day's range, which is far less noisy than its close.",
+    )
+    last_highs: list[Price] | None = Field(None, max_length=10_000)
+    last_lows: list[Price] | None = Field(None, max_length=10_000)
 
 
 class PredictResponse(BaseModel):
@@ -40,6 +49,16 @@ class PredictResponse(BaseModel):
     last_price: float
     ticker: str | None = None
     target_date: dt.date | None = Field(None, description="Next B3 trading day, with a ticker.")
+    quantiles: dict[str, float] = Field(
+        description='The next close by level: "0.025", "0.1", "0.5", "0.9", "0.975" (and any '
+        "the settings add); they never cross."
+    )
+    return_quantiles: dict[str, float] = Field(description="The same levels as log returns.")
+    volatility: float = Field(description="Predicted standard deviation of the next log return.")
+    interval_method: Literal["split-conformal"] = Field(
+        description="Calibrated on the validation split at training. The stream's forecasts "
+        "also correct themselves online (aci); this endpoint has no stream state."
+    )
     drift_warning: bool
     drift_details: DriftReport
     model_name: str
@@ -121,6 +140,22 @@ class SampleData(BaseModel):
     ticker: str
     dates: list[dt.date]
     last_prices: list[float]
+    last_opens: list[float] | None = Field(None, description="When every day carried a bar.")
+    last_highs: list[float] | None = None
+    last_lows: list[float] | None = None
+
+
+class ScoreSummary(BaseModel):
+    """How a ticker's forecasts have done lately, from the forecast-scores topic."""
+
+    ticker: str
+    model_name: str
+    model_version: str
+    as_of: dt.date = Field(description="Target date of the newest scored forecast.")
+    rolling: dict[str, RollingScores] = Field(
+        description='Over the last "20" and "60" scored sessions of this model version.'
+    )
+    recent: list[ForecastScore] = Field(description="The newest scores, oldest first.")
 
 
 class ServiceStatus(BaseModel):

@@ -16,7 +16,8 @@ from model.forecaster import Forecaster
 from model.predictor import Predictor
 from schemas.messages import Message, ModelEvent
 from streams import events, metrics
-from streams.pipeline import Incoming, TickerState, capacity, process_batch
+from streams.pipeline import Incoming, capacity, process_batch
+from streams.state import TickerState
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +86,7 @@ def create_app(settings: Settings, forecaster: Forecaster) -> faust.App:
     raw = {"key_serializer": "raw", "value_serializer": "raw", "partitions": kafka.partitions}
     prices = app.topic(names["prices"], **raw)
     forecasts = app.topic(names["forecasts"], **raw)
+    scores = app.topic(names["scores"], **raw)
     alerts = app.topic(names["drift_alerts"], **raw)
     dlq = app.topic(names["dlq"], **raw)
     # The producer's partitioner places each ticker's changelog entry in the partition of its
@@ -111,7 +113,9 @@ def create_app(settings: Settings, forecaster: Forecaster) -> faust.App:
                 for e in batch_events
             ]
             started = time.perf_counter()
-            result = process_batch(batch, lookup, holder.current, holder.capacity)
+            result = process_batch(
+                batch, lookup, holder.current, holder.capacity, settings.performance
+            )
             metrics.record_batch(result, len(batch), time.perf_counter() - started)
             for letter in result.dead_letters:
                 logger.warning(
@@ -123,6 +127,9 @@ def create_app(settings: Settings, forecaster: Forecaster) -> faust.App:
                 )
             await send_all(
                 forecasts, [(f.ticker, f, record_timestamp(f.as_of)) for f in result.forecasts]
+            )
+            await send_all(
+                scores, [(s.ticker, s, record_timestamp(s.target_date)) for s in result.scores]
             )
             await send_all(
                 alerts, [(a.ticker, a, record_timestamp(a.as_of)) for a in result.alerts]

@@ -17,7 +17,28 @@ MESSAGES_IN = Counter("tickcast_messages_in_total", "Price messages read from th
 FORECASTS_OUT = Counter("tickcast_forecasts_out_total", "Forecasts sent to the forecasts topic.")
 DUPLICATES = Counter("tickcast_duplicates_total", "Exact duplicate closes ignored.")
 DLQ = Counter("tickcast_dlq_total", "Messages sent to the dead-letter topic.")
-DRIFT_ALERTS = Counter("tickcast_drift_alerts_total", "Drift alerts sent.", ["state"])
+DRIFT_ALERTS = Counter(
+    "tickcast_drift_alerts_total",
+    "Alerts sent on drift-alerts: kind data or performance (reason skill or coverage).",
+    ["kind", "reason", "state"],
+)
+SCORES_OUT = Counter("tickcast_scores_out_total", "Forecasts scored against their close.")
+EXPIRED = Counter(
+    "tickcast_forecasts_expired_total", "Forecasts whose target date passed unscored."
+)
+ROLLING_MASE = Gauge(
+    "tickcast_rolling_mase", "MASE over the last scored sessions.", ["ticker", "sessions"]
+)
+ROLLING_COVERAGE = Gauge(
+    "tickcast_rolling_coverage",
+    "Share of the last scored closes inside the interval.",
+    ["ticker", "sessions", "interval"],
+)
+ROLLING_PINBALL = Gauge(
+    "tickcast_rolling_pinball",
+    "Mean pinball loss (log returns) over the last scored sessions.",
+    ["ticker", "sessions"],
+)
 BATCH_LATENCY = Histogram(
     "tickcast_inference_seconds",
     "Time to process one micro-batch (decode, window, infer, drift).",
@@ -40,8 +61,17 @@ def record_batch(result: BatchResult, size: int, seconds: float) -> None:
     FORECASTS_OUT.inc(len(result.forecasts))
     DUPLICATES.inc(result.duplicates)
     DLQ.inc(len(result.dead_letters))
+    SCORES_OUT.inc(len(result.scores))
+    EXPIRED.inc(result.expired)
     for alert in result.alerts:
-        DRIFT_ALERTS.labels(alert.state).inc()
+        DRIFT_ALERTS.labels(alert.kind, alert.reason or "", alert.state).inc()
+    for score in result.scores:
+        for sessions, figures in score.rolling.items():
+            if figures.mase is not None:
+                ROLLING_MASE.labels(score.ticker, sessions).set(figures.mase)
+            ROLLING_COVERAGE.labels(score.ticker, sessions, "80").set(figures.coverage_80)
+            ROLLING_COVERAGE.labels(score.ticker, sessions, "95").set(figures.coverage_95)
+            ROLLING_PINBALL.labels(score.ticker, sessions).set(figures.pinball)
     BATCH_LATENCY.observe(seconds)
     BATCH_SIZE.observe(size)
 

@@ -1,7 +1,10 @@
-"""One micro-batch of raw price messages in; forecasts, alerts, dead letters and new state out.
+"""One micro-batch of raw price messages in; forecasts, scores, alerts, dead letters and new
+state out.
 
 Pure apart from the Forecaster's forward pass: no Kafka here, so the Faust agent, the local
-backtest engine and the tests all run exactly this code.
+backtest engine and the tests all run exactly this code. The network runs once per batch;
+then every accepted close is settled in message order: it scores the forecast waiting for
+it, moves the ticker's quantile levels (ACI), and its own forecast reads the moved levels.
 """
 
 from __future__ import annotations
@@ -11,10 +14,12 @@ from dataclasses import dataclass, field, replace
 
 from pydantic import ValidationError
 
-from model.forecaster import Forecaster, Prediction, WindowInput
-from schemas.messages import DeadLetter, DriftAlert, Forecast, PriceTick
-from streams.alerts import DriftState, step
-from streams.windows import Outcome, Window, apply_close
+from core.config import PerformanceSettings
+from model.forecaster import Forecaster, WindowInput
+from schemas.messages import DeadLetter, DriftAlert, Forecast, ForecastScore, PriceTick
+from streams.sessions import forecast_message, settle
+from streams.state import TickerState
+from streams.windows import NO_BAR, Outcome, apply_close
 
 
 @dataclass(frozen=True)
@@ -28,31 +33,16 @@ class Incoming:
     offset: int
 
 
-@dataclass(frozen=True)
-class TickerState:
-    """What the worker keeps per ticker: the window and the drift state."""
-
-    window: Window = field(default_factory=Window)
-    drift: DriftState = field(default_factory=DriftState)
-
-    def to_json(self) -> dict:
-        return {"window": self.window.to_json(), "drift": self.drift.to_json()}
-
-    @classmethod
-    def from_json(cls, data: dict | None) -> TickerState:
-        if not data:
-            return cls()
-        return cls(Window.from_json(data["window"]), DriftState.from_json(data.get("drift")))
-
-
 @dataclass
 class BatchResult:
     forecasts: list[Forecast] = field(default_factory=list)
-    alerts: list[DriftAlert] = field(default_factory=list)
+    scores: list[ForecastScore] = field(default_factory=list)
+    alerts: list[DriftAlert] = field(default_factory=list)  # data and performance
     dead_letters: list[DeadLetter] = field(default_factory=list)
     states: dict[str, TickerState] = field(default_factory=dict)  # changed tickers only
     accepted: int = 0
     duplicates: int = 0
+    expired: int = 0  # forecasts whose target date passed without its close: never scored
 
 
 class BadMessage(ValueError):
@@ -92,35 +82,43 @@ def capacity(forecaster: Forecaster, closes_kept: int) -> int:
     return max(closes_kept, forecaster.window)
 
 
+def _bar(tick: PriceTick) -> tuple[float, float, float]:
+    if tick.open is None or tick.high is None or tick.low is None:
+        return NO_BAR
+    return (tick.open, tick.high, tick.low)
+
+
 def process_batch(
     batch: Sequence[Incoming],
     lookup: Callable[[str], TickerState],
     forecaster: Forecaster,
     capacity: int,
+    performance: PerformanceSettings,
 ) -> BatchResult:
-    """Apply every message in order, then forecast all full windows in one Forecaster call.
+    """Apply every message in order, forecast all full windows in one Forecaster call, then
+    settle each accepted close in order.
 
     A ticker's window keeps the last `capacity` closes (at least the model's window); each
     forecast reads the last `forecaster.window` of them.
     """
     result = BatchResult()
     states: dict[str, TickerState] = {}
+    accepted: list[tuple[PriceTick, int | None]] = []  # each close, and its window's index
     pending: list[WindowInput] = []
     size = forecaster.window
+    limit = forecaster.settings.max_price
     for message in batch:
         try:
             tick = decode(message)
         except BadMessage as exc:
             result.dead_letters.append(dead_letter(message, str(exc)))
             continue
-        if tick.close > forecaster.settings.max_price:
-            limit = forecaster.settings.max_price
-            result.dead_letters.append(
-                dead_letter(message, f"close {tick.close:g} is above the plausible {limit:g}")
-            )
+        if tick.close > limit:
+            reason = f"close {tick.close:g} is above the plausible {limit:g}"
+            result.dead_letters.append(dead_letter(message, reason))
             continue
         state = states.get(tick.ticker) or lookup(tick.ticker)
-        window, outcome = apply_close(state.window, tick.date, tick.close, capacity)
+        window, outcome = apply_close(state.window, tick.date, tick.close, capacity, _bar(tick))
         if outcome is Outcome.DUPLICATE:
             result.duplicates += 1
             continue
@@ -132,51 +130,22 @@ def process_batch(
             continue
         result.accepted += 1
         states[tick.ticker] = replace(state, window=window)
+        index = None
         if len(window) >= size:
-            pending.append(WindowInput(window.array()[-size:], tick.ticker, tick.date))
-    if pending:
-        _forecast(forecaster.forecast(pending), states, forecaster, result)
-    result.states = states
-    return result
-
-
-def _forecast(
-    predictions: list[Prediction],
-    states: dict[str, TickerState],
-    forecaster: Forecaster,
-    result: BatchResult,
-) -> None:
-    thresholds = forecaster.drift
-    # Drift state runs in message order, so replaying a batch in one go or one by one agrees.
-    running = {ticker: state.drift for ticker, state in states.items()}
-    for p in predictions:
-        new_state, alert = step(
-            running[p.ticker], p.drift.drift, thresholds.enter_after, thresholds.recover_after
-        )
-        running[p.ticker] = new_state
-        result.forecasts.append(
-            Forecast(
-                ticker=p.ticker,
-                as_of=p.as_of,
-                target_date=p.target_date,
-                predicted_close=p.predicted_close,
-                predicted_return=p.predicted_return,
-                last_close=p.last_close,
-                model_name=forecaster.name,
-                model_version=forecaster.version,
-                drift=p.drift,
-            )
-        )
-        if alert:
-            result.alerts.append(
-                DriftAlert(
-                    ticker=p.ticker,
-                    as_of=p.as_of,
-                    state=alert,
-                    statistics=p.drift.statistics,
-                    model_name=forecaster.name,
-                    model_version=forecaster.version,
+            index = len(pending)
+            pending.append(
+                WindowInput(
+                    window.array()[-size:], tick.ticker, tick.date, window.bar_array()[-size:]
                 )
             )
-    for ticker, drift_state in running.items():
-        states[ticker] = replace(states[ticker], drift=drift_state)
+        accepted.append((tick, index))
+    predictions = forecaster.forecast(pending) if pending else []
+    # Settling runs in message order (windows are already final; nothing else was touched
+    # above), so a batch replayed whole or one close at a time gives the same outputs.
+    for tick, index in accepted:
+        state = settle(states[tick.ticker], tick, forecaster, performance, result)
+        if index is not None:
+            state = forecast_message(state, predictions[index], forecaster, result)
+        states[tick.ticker] = state
+    result.states = states
+    return result

@@ -9,7 +9,12 @@ from collections.abc import Callable
 from core import kafka as bus
 from core.config import KafkaSettings
 
-TOPICS = {"forecasts": "forecasts", "drift-alerts": "drift_alerts", "dlq": "dlq"}
+TOPICS = {
+    "forecasts": "forecasts",
+    "forecast-scores": "scores",
+    "drift-alerts": "drift_alerts",
+    "dlq": "dlq",
+}
 
 
 def render(kind: str, message: dict) -> str:
@@ -17,18 +22,33 @@ def render(kind: str, message: dict) -> str:
     if kind == "forecasts":
         change = message["predicted_return"] * 100
         drift = " DRIFT" if message["drift"]["drift"] else ""
+        quantiles = message.get("quantiles") or {}  # version 1 messages have none
+        band = f" 80% {quantiles['0.1']:.4f}..{quantiles['0.9']:.4f}" if "0.1" in quantiles else ""
         return (
             f"{message['as_of']} {message['ticker']:<10} close {message['last_close']:.4f} -> "
-            f"{message['target_date']} forecast {message['predicted_close']:.4f} ({change:+.2f}%) "
-            f"v{message['model_version']}{drift}"
+            f"{message['target_date']} forecast {message['predicted_close']:.4f} ({change:+.2f}%)"
+            f"{band} v{message['model_version']}{drift}"
+        )
+    if kind == "forecast-scores":
+        last = message["rolling"].get("20") or {}
+        mase = last.get("mase")
+        return (
+            f"{message['target_date']} {message['ticker']:<10} actual {message['actual_close']:.4f}"
+            f" vs {message['predicted_close']:.4f} ({message['pct_error']:+.2f}%), "
+            f"80% {'in' if message['covered_80'] else 'OUT'}; last {last.get('n', 0)}: MASE "
+            f"{'-' if mase is None else format(mase, '.3f')}, "
+            f"80% in {last.get('coverage_80', 0):.0%}"
         )
     if kind == "drift-alerts":
         stats = ", ".join(
             f"{s['name']} {s['value']:.3g} ({s['threshold']})"
             for s in message["statistics"]
-            if s["drift"]
+            if s["drift"] or message["state"] == "recovered"
         )
-        head = f"{message['as_of']} {message['ticker']:<10} drift {message['state'].upper()}"
+        what = "drift"
+        if message.get("kind") == "performance":
+            what = f"performance ({message['reason']})"
+        head = f"{message['as_of']} {message['ticker']:<10} {what} {message['state'].upper()}"
         return f"{head}: {stats or 'calm'}"
     return (
         f"{message['source_topic']}[{message['partition']}]@{message['offset']} "

@@ -1,4 +1,4 @@
-"""The per-ticker rolling window of (date, close) pairs, and how one close changes it."""
+"""The per-ticker rolling window of daily bars, and how one close changes it."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ from enum import StrEnum
 
 import numpy as np
 
+Bar = tuple[float, float, float]  # open, high, low; NaN where the tick did not carry them
+NO_BAR: Bar = (math.nan, math.nan, math.nan)
+
 
 class Outcome(StrEnum):
     APPENDED = "appended"
@@ -17,12 +20,17 @@ class Outcome(StrEnum):
     CHANGED_CLOSE = "changed close"
 
 
+def _number(value: float | None) -> float | None:
+    return None if value is None or math.isnan(value) else value
+
+
 @dataclass(frozen=True)
 class Window:
-    """The last closes of one ticker, oldest first; at most `size` of them."""
+    """The last closes of one ticker, oldest first, with each day's open, high and low."""
 
     dates: tuple[date, ...] = ()
     closes: tuple[float, ...] = ()
+    bars: tuple[Bar, ...] = ()
 
     def __len__(self) -> int:
         return len(self.closes)
@@ -34,17 +42,31 @@ class Window:
     def array(self) -> np.ndarray:
         return np.asarray(self.closes, dtype=np.float64)
 
+    def bar_array(self) -> np.ndarray:
+        return np.asarray(self.bars, dtype=np.float64).reshape(len(self), 3)
+
     def to_json(self) -> list[list]:
-        return [[d.isoformat(), c] for d, c in zip(self.dates, self.closes, strict=True)]
+        return [
+            [d.isoformat(), c, *(_number(v) for v in bar)]
+            for d, c, bar in zip(self.dates, self.closes, self.bars, strict=True)
+        ]
 
     @classmethod
-    def from_json(cls, pairs: list[list]) -> Window:
+    def from_json(cls, rows: list[list]) -> Window:
+        """Rows of [date, close, open, high, low]; rows of [date, close] (older workers) too."""
+        bars = tuple(
+            tuple(math.nan if v is None else float(v) for v in (row[2:5] or NO_BAR)) for row in rows
+        )
         return cls(
-            tuple(date.fromisoformat(d) for d, _ in pairs), tuple(float(c) for _, c in pairs)
+            tuple(date.fromisoformat(row[0]) for row in rows),
+            tuple(float(row[1]) for row in rows),
+            bars,  # type: ignore[arg-type]
         )
 
 
-def apply_close(window: Window, day: date, close: float, size: int) -> tuple[Window, Outcome]:
+def apply_close(
+    window: Window, day: date, close: float, size: int, bar: Bar = NO_BAR
+) -> tuple[Window, Outcome]:
     """Append a close dated after the window's last; classify anything else.
 
     A date already held with the same close is a duplicate (ignored); with another close it
@@ -54,7 +76,8 @@ def apply_close(window: Window, day: date, close: float, size: int) -> tuple[Win
     if window.last_date is None or day > window.last_date:
         dates = (*window.dates, day)[-size:]
         closes = (*window.closes, close)[-size:]
-        return Window(dates, closes), Outcome.APPENDED
+        bars = (*window.bars, bar)[-size:]
+        return Window(dates, closes, bars), Outcome.APPENDED
     if day in window.dates:
         held = window.closes[window.dates.index(day)]
         same = math.isclose(held, close, rel_tol=1e-12, abs_tol=0.0)

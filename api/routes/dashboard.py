@@ -23,8 +23,11 @@ KEEPALIVE_S = 15.0
 async def read_dashboard(state: StateDep) -> HTMLResponse:
     """The page, with recent history embedded so it renders before any live event."""
     history = {t: [f.model_dump(mode="json") for f in items] for t, items in state.history.items()}
-    embedded = json.dumps(history).replace("</", "<\\/")  # never close the <script> early
-    return HTMLResponse(PAGE.read_text().replace("/*HISTORY*/{}", embedded))
+    scores = {t: items[-1].model_dump(mode="json") for t, items in state.scores.items() if items}
+    page = PAGE.read_text()
+    for marker, data in (("/*HISTORY*/{}", history), ("/*SCORES*/{}", scores)):
+        page = page.replace(marker, json.dumps(data).replace("</", "<\\/"))  # keep <script>
+    return HTMLResponse(page)
 
 
 @router.get("/dashboard/history", response_model=dict[str, list[Forecast]])
@@ -35,7 +38,7 @@ async def read_history(state: StateDep) -> dict[str, list[Forecast]]:
 
 @router.get("/dashboard/events")
 async def stream_events(request: Request, state: StateDep) -> StreamingResponse:
-    """Server-sent events: one `forecast` event per forecast the API's consumer reads."""
+    """Server-sent events: a `forecast` or `score` event per message the API's consumer reads."""
     queue: asyncio.Queue = asyncio.Queue()
     state.subscribers.add(queue)
 
@@ -44,11 +47,11 @@ async def stream_events(request: Request, state: StateDep) -> StreamingResponse:
             yield "retry: 2000\n\n"
             while not await request.is_disconnected():
                 try:
-                    forecast = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
+                    event, message = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
                 except TimeoutError:
                     yield ": keep-alive\n\n"
                     continue
-                yield f"event: forecast\ndata: {forecast.model_dump_json()}\n\n"
+                yield f"event: {event}\ndata: {message.model_dump_json()}\n\n"
         finally:
             state.subscribers.discard(queue)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, status
 
 from api.deps import StateDep
-from schemas.api import SampleData
+from schemas.api import SampleData, ScoreSummary
 from schemas.messages import Forecast
 
 router = APIRouter(tags=["forecasts"])
@@ -26,6 +26,25 @@ async def read_latest_forecast(ticker: str, state: StateDep) -> Forecast:
     return state.latest[ticker]
 
 
+@router.get("/forecasts/{ticker}/scores", response_model=ScoreSummary)
+async def read_scores(ticker: str, state: StateDep, recent: int = 20) -> ScoreSummary:
+    """Rolling MASE, interval coverage and pinball loss of the ticker's scored forecasts."""
+    scores = state.scores.get(ticker)
+    if not scores:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, f"no scored forecast for {ticker!r} on the stream yet"
+        )
+    newest = scores[-1]
+    return ScoreSummary(
+        ticker=ticker,
+        model_name=newest.model_name,
+        model_version=newest.model_version,
+        as_of=newest.target_date,
+        rolling=newest.rolling,
+        recent=list(scores)[-max(recent, 0) :] if recent else [],
+    )
+
+
 @router.get("/sample-data", response_model=SampleData)
 async def read_sample_data(ticker: str, state: StateDep) -> SampleData:
     """The last closes the system has seen for `ticker`: a ready body for POST /predict."""
@@ -35,5 +54,14 @@ async def read_sample_data(ticker: str, state: StateDep) -> SampleData:
             status.HTTP_404_NOT_FOUND, f"no closes for {ticker!r} on the stream yet"
         )
     size = state.predictor.window if state.predictor else len(closes)
-    pairs = list(closes)[-size:]
-    return SampleData(ticker=ticker, dates=[d for d, _ in pairs], last_prices=[c for _, c in pairs])
+    days = list(closes)[-size:]
+    bars = [d[2:] for d in days]
+    full = all(None not in bar for bar in bars)
+    return SampleData(
+        ticker=ticker,
+        dates=[d[0] for d in days],
+        last_prices=[d[1] for d in days],
+        last_opens=[b[0] for b in bars] if full else None,
+        last_highs=[b[1] for b in bars] if full else None,
+        last_lows=[b[2] for b in bars] if full else None,
+    )

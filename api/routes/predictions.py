@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
@@ -20,10 +21,21 @@ def _unprocessable(message: str) -> HTTPException:
     return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, message)
 
 
+def _bars(request: PredictRequest) -> np.ndarray | None:
+    columns = (request.last_opens, request.last_highs, request.last_lows)
+    if all(column is None for column in columns):
+        return None
+    if any(column is None for column in columns):
+        raise _unprocessable("send last_opens, last_highs and last_lows together, or none")
+    if any(len(column) != len(request.last_prices) for column in columns):  # type: ignore[arg-type]
+        raise _unprocessable("last_opens, last_highs and last_lows need one value per price")
+    return np.asarray(columns, dtype=np.float64).T
+
+
 def _window(request: PredictRequest) -> WindowInput:
     # A ticker without a date asks about today: its target is the next session after it.
     as_of = request.as_of or (dt.date.today() if request.ticker else None)
-    return WindowInput(request.last_prices, request.ticker, as_of)
+    return WindowInput(request.last_prices, request.ticker, as_of, _bars(request))
 
 
 def _answer(p: Prediction, forecaster: Forecaster) -> PredictResponse:
@@ -33,6 +45,10 @@ def _answer(p: Prediction, forecaster: Forecaster) -> PredictResponse:
         last_price=p.last_close,
         ticker=p.ticker,
         target_date=p.target_date,
+        quantiles=p.quantiles,
+        return_quantiles=p.return_quantiles,
+        volatility=p.volatility,
+        interval_method="split-conformal",
         drift_warning=p.drift.drift,
         drift_details=p.drift,
         model_name=forecaster.name,

@@ -8,11 +8,13 @@ import pytest
 
 from producers.calendar import next_trading_day, trading_days
 from schemas.drift import DriftReport
-from schemas.messages import Forecast
+from schemas.messages import Forecast, ForecastScore, PriceTick, RollingScores
+from streams.scoring import forecast_id, score_id
 
 
 def _forecast(ticker: str, as_of: date, close: float) -> Forecast:
     return Forecast(
+        id=forecast_id(ticker, as_of, "tickcast-lstm", "1"),
         ticker=ticker,
         as_of=as_of,
         target_date=next_trading_day(as_of),
@@ -34,8 +36,12 @@ def fed(client):
     state.remember_forecast(_forecast("ZZZ", date(2024, 12, 27), 11.0))
     days = trading_days(date(2024, 6, 3), date(2024, 12, 30))[:70]
     for i, day in enumerate(days):
-        state.remember_close("AAA", day.date().isoformat(), 20.0 + i)
+        state.remember_close(_tick("AAA", day.date(), 20.0 + i))
     return client, [d.date().isoformat() for d in days]
+
+
+def _tick(ticker: str, day: date, close: float, **bar: float) -> PriceTick:
+    return PriceTick(ticker=ticker, date=day, close=close, source="test", **bar)
 
 
 def test_latest_forecasts_are_the_newest_per_ticker_sorted(fed) -> None:
@@ -84,7 +90,7 @@ def test_sample_data_of_an_unknown_ticker_is_404(fed) -> None:
 
 def test_an_older_close_never_rewinds_the_window(fed) -> None:
     client, days = fed
-    client.app.state.tickcast.remember_close("AAA", days[0], 1.0)
+    client.app.state.tickcast.remember_close(_tick("AAA", date.fromisoformat(days[0]), 1.0))
 
     assert client.get("/sample-data", params={"ticker": "AAA"}).json()["dates"][-1] == days[-1]
 
@@ -104,3 +110,63 @@ def test_dashboard_history_holds_the_remembered_forecasts(fed) -> None:
     assert list(history) == ["AAA", "MMM", "ZZZ"]
     assert [f["as_of"] for f in history["ZZZ"]] == ["2024-12-26", "2024-12-27"]
     assert history["AAA"][0]["predicted_close"] == pytest.approx(20.2)
+
+
+def test_sample_data_carries_the_bars_when_every_day_had_one(client) -> None:
+    state = client.app.state.tickcast
+    days = trading_days(date(2024, 6, 3), date(2024, 12, 30))[:60]
+    for i, day in enumerate(days):
+        close = 20.0 + 0.1 * i
+        state.remember_close(
+            _tick("BAR", day.date(), close, open=close, high=close + 1, low=close - 1)
+        )
+    sample = client.get("/sample-data", params={"ticker": "BAR"}).json()
+    assert sample["last_highs"] == [p + 1 for p in sample["last_prices"]]
+    body = {k: sample[k] for k in ("last_prices", "last_opens", "last_highs", "last_lows")}
+    assert client.post("/predict", json=body).status_code == 200  # a ready body, bars and all
+
+
+def _score(ticker: str, as_of: date, n: int) -> ForecastScore:
+    fid = forecast_id(ticker, as_of, "tickcast-lstm", "1")
+    rolling = RollingScores(n=n, mase=0.98, coverage_80=0.8, coverage_95=0.95, pinball=0.004)
+    return ForecastScore(
+        id=score_id(fid),
+        forecast_id=fid,
+        ticker=ticker,
+        as_of=as_of,
+        target_date=next_trading_day(as_of),
+        model_name="tickcast-lstm",
+        model_version="1",
+        predicted_close=10.0,
+        actual_close=10.1,
+        error=0.1,
+        abs_error=0.1,
+        pct_error=0.99,
+        naive_error=0.05,
+        covered_80=True,
+        covered_95=True,
+        pinball=0.004,
+        rolling={"20": rolling, "60": rolling},
+    )
+
+
+def test_scores_give_the_rolling_figures_and_repeats_are_dropped(client) -> None:
+    state = client.app.state.tickcast
+    days = [d.date() for d in trading_days(date(2024, 6, 3), date(2024, 12, 30))[:5]]
+    for n, day in enumerate(days, start=1):
+        state.remember_score(_score("AAA", day, n))
+    state.remember_score(_score("AAA", days[-1], 5))  # redelivered after a worker restart
+    summary = client.get("/forecasts/AAA/scores", params={"recent": 3}).json()
+    assert summary["rolling"]["20"]["n"] == 5 and summary["rolling"]["60"]["mase"] == 0.98
+    assert [s["as_of"] for s in summary["recent"]] == [d.isoformat() for d in days[2:]]
+    assert summary["as_of"] == next_trading_day(days[-1]).isoformat()
+    metrics = client.get("/metrics").text
+    assert 'tickcast_api_duplicates_total{topic="forecast-scores"} 1.0' in metrics
+    assert client.get("/forecasts/NOPE/scores").status_code == 404
+
+
+def test_a_repeated_forecast_is_dropped_by_id(fed) -> None:
+    client, _ = fed
+    state = client.app.state.tickcast
+    state.remember_forecast(_forecast("ZZZ", date(2024, 12, 27), 11.0))
+    assert [f.as_of for f in state.history["ZZZ"]] == [date(2024, 12, 26), date(2024, 12, 27)]

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from backtest.scoring import diebold_mariano, drift_mask
+from backtest.scoring import drift_mask
+from model.metrics import diebold_mariano
 
 
 def test_diebold_mariano_matches_a_hand_computed_case() -> None:
@@ -37,6 +38,17 @@ def test_diebold_mariano_sign_and_power() -> None:
     assert absolute.statistic > 0
     with pytest.raises(ValueError):
         diebold_mariano(np.ones(2), np.ones(2))
+
+
+def test_the_one_sided_test_flags_only_a_worse_first_forecast() -> None:
+    rng = np.random.default_rng(1)
+    small, large = rng.normal(0, 1, 60), rng.normal(0, 2, 60)
+    worse = diebold_mariano(large, small, power=1, alternative="greater")
+    better = diebold_mariano(small, large, power=1, alternative="greater")
+    assert worse.pvalue < 0.05 < better.pvalue
+    assert worse.pvalue + better.pvalue == pytest.approx(1.0)
+    two_sided = diebold_mariano(large, small, power=1)
+    assert two_sided.pvalue == pytest.approx(2 * worse.pvalue)
 
 
 def test_drift_mask_spans_entered_to_recovered() -> None:

@@ -7,8 +7,10 @@ import pytest
 
 from model.features import (
     ReturnScaler,
+    daily_variance,
     log_returns,
     returns_to_prices,
+    scale_prior,
     window_features,
     window_targets,
 )
@@ -91,25 +93,64 @@ def test_scaler_dict_round_trip() -> None:
 @pytest.mark.parametrize("factor", [10.0, 1000.0, 0.01])
 def test_window_features_are_scale_free(factor: float) -> None:
     windows = np.stack([_gbm(60, seed=s) for s in range(4)])
+    bars = np.stack([windows * 0.999, windows * 1.01, windows * 0.985], axis=-1)
     scaler = ReturnScaler(mean=0.0003, std=0.015)
-    base = window_features(windows, scaler)
-    scaled = window_features(windows * factor, scaler)
-    assert base.shape == scaled.shape == (4, 59, 2)
-    assert base.dtype == scaled.dtype == np.float32
-    np.testing.assert_allclose(scaled, base, rtol=1e-6, atol=1e-6)
+    steps, prior, ranged = window_features(windows, scaler, bars)
+    steps2, prior2, ranged2 = window_features(windows * factor, scaler, bars * factor)
+    assert steps.shape == steps2.shape == (4, 59, 3) and prior.shape == (4, 4)
+    assert steps.dtype == prior.dtype == np.float32
+    np.testing.assert_allclose(steps2, steps, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(prior2, prior, rtol=1e-5, atol=1e-5)
+    assert ranged.all() and ranged2.all()
 
 
 def test_window_feature_channels() -> None:
     windows = np.stack([_gbm(20, seed=s) for s in range(3)])
     scaler = ReturnScaler(mean=0.001, std=0.02)
-    features = window_features(windows, scaler)
-    assert features.shape == (3, 19, 2)
+    features, _, ranged = window_features(windows, scaler)
+    assert features.shape == (3, 19, 3) and not ranged.any()
     expected_returns = (np.diff(np.log(windows), axis=1) - 0.001) / 0.02
     np.testing.assert_allclose(features[..., 0], expected_returns, rtol=1e-5, atol=1e-5)
     # level: log(close / last close) / (std * sqrt(19)); the last step is today, so 0
     expected_level = np.log(windows[:, 1:] / windows[:, -1:]) / (0.02 * np.sqrt(19))
     np.testing.assert_allclose(features[..., 1], expected_level, rtol=1e-5, atol=1e-6)
     assert np.all(features[:, -1, 1] == 0.0)
+    # without bars the variance channel reads squared returns, over the training variance
+    variance = np.diff(np.log(windows), axis=1) ** 2 / 0.02**2
+    np.testing.assert_allclose(features[..., 2], np.log(variance + 0.05), rtol=1e-5, atol=1e-5)
+
+
+def test_daily_variance_is_the_overnight_gap_plus_garman_klass() -> None:
+    closes = np.array([[100.0, 102.0]])
+    bars = np.array([[[np.nan] * 3, [101.0, 103.0, 99.0]]])  # open 101, high 103, low 99
+    variance, consistent = daily_variance(closes, bars)
+    # overnight log(101/100)^2 = 0.00995033^2 = 9.90091e-05
+    # 0.5 * log(103/99)^2 = 0.5 * 0.0396091^2 = 7.84440e-04
+    # (2 ln 2 - 1) * log(102/101)^2 = 0.386294 * 0.00985229^2 = 3.74957e-05
+    assert variance[0, 0] == pytest.approx(9.90091e-05 + 7.84440e-04 - 3.74957e-05, rel=1e-4)
+    assert consistent.tolist() == [[True]]
+
+
+@pytest.mark.parametrize(
+    "bar",
+    [[np.nan, np.nan, np.nan], [101.0, 100.0, 99.0], [101.0, 103.0, 102.5], [0.0, 103.0, 99.0]],
+    ids=["missing", "high below close", "low above close", "non-positive"],
+)
+def test_a_day_without_a_consistent_bar_falls_back_to_its_squared_return(bar) -> None:
+    closes = np.array([[100.0, 102.0]])
+    variance, consistent = daily_variance(closes, np.array([[[np.nan] * 3, bar]]))
+    assert variance[0, 0] == pytest.approx(np.log(1.02) ** 2)
+    assert consistent.tolist() == [[False]]
+
+
+def test_the_scale_prior_of_a_steady_window_is_its_own_volatility() -> None:
+    variance = np.full((2, 59), 4.0)  # in units of the training variance
+    prior = scale_prior(variance, 0.05)
+    np.testing.assert_allclose(prior[:, 0], 0.5 * np.log(4.05))  # log sd of the EWMA
+    np.testing.assert_allclose(prior[:, 1:], 0.0, atol=1e-12)  # day, week, month: no change
+    calm_then_wild = np.r_[np.full(54, 1.0), np.full(5, 9.0)][None]
+    day, week = scale_prior(calm_then_wild, 0.05)[0, 1:3]
+    assert day > 0 and week > 0  # a volatile last week reads above the EWMA
 
 
 def test_window_targets_are_the_scaled_next_log_return() -> None:

@@ -7,13 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from model.bundle import CONFIG, ModelBundle
 from model.drift import build_baselines
 from model.errors import InvalidWindowError
-from model.features import ReturnScaler
 from model.forecaster import validate_windows
+from tests.utils.factories import stand_in_bundle
 
 W = 60
 ROW = [100.0 + i for i in range(W)]
@@ -95,33 +94,27 @@ def _gbm_windows(n: int = 5, seed: int = 0) -> np.ndarray:
 
 
 def _bundle(mean: float = 0.0, trained: bool = True) -> ModelBundle:
-    torch.manual_seed(0)
     rng = np.random.default_rng(1)
-    bundle = ModelBundle.build(
-        window=W,
-        hidden_size=8,
-        num_layers=1,
-        dropout=0.0,
-        scaler=ReturnScaler(mean, 0.02),
-        baselines=build_baselines({"AAA": 100 * np.exp(np.cumsum(rng.normal(0, 0.02, 300)))}),
-    )
-    if trained:  # stand in for training: a head that actually uses the features
-        with torch.no_grad():
-            bundle.net.head.weight.normal_(0.0, 1.0)
-            bundle.net.head.bias.fill_(0.1)
-    return bundle
+    baselines = build_baselines({"AAA": 100 * np.exp(np.cumsum(rng.normal(0, 0.02, 300)))})
+    return stand_in_bundle(W, baselines, trained=trained, mean=mean)
 
 
 def test_save_and_load_give_the_same_predictions(tmp_path: Path) -> None:
     bundle = _bundle()
     windows = _gbm_windows()
-    before = bundle.predict_prices(windows)
-    assert not np.allclose(before, windows[:, -1], rtol=1e-6)  # not trivially naive
+    before = bundle.predict_distribution(windows)
+    assert not np.allclose(bundle.predict_prices(windows), windows[:, -1], rtol=1e-6)
     loaded = ModelBundle.load(bundle.save(tmp_path / "model"))
-    np.testing.assert_array_equal(loaded.predict_prices(windows), before)
+    after = loaded.predict_distribution(windows)
+    np.testing.assert_array_equal(after.location, before.location)
+    np.testing.assert_array_equal(after.scale, before.scale)
+    np.testing.assert_array_equal(loaded.predict_prices(windows), bundle.predict_prices(windows))
     assert loaded.window == W
     assert loaded.scaler == bundle.scaler
     assert loaded.hparams == bundle.hparams
+    assert loaded.calibration.shrink == bundle.calibration.shrink
+    np.testing.assert_array_equal(loaded.calibration.ranged, bundle.calibration.ranged)
+    np.testing.assert_array_equal(loaded.calibration.close_only, bundle.calibration.close_only)
     assert set(loaded.baselines) == {"AAA", "overall"}
     np.testing.assert_array_equal(loaded.baselines["AAA"].returns, bundle.baselines["AAA"].returns)
 

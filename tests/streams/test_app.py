@@ -8,17 +8,16 @@ import numpy as np
 import pytest
 
 from core.config import DriftSettings, ForecastSettings
-from model.bundle import ModelBundle
 from model.drift import build_baselines
-from model.features import ReturnScaler
 from model.forecaster import Forecaster
 from streams.app import ModelHolder
+from tests.utils.factories import stand_in_bundle
 
 BASELINES = build_baselines({"AAA": 20 * np.exp(np.cumsum(np.full(300, 0.001)))})
 
 
 def forecaster(window: int, version: str) -> Forecaster:
-    bundle = ModelBundle.build(window, 4, 1, 0.0, ReturnScaler(0.0, 0.02), BASELINES)
+    bundle = stand_in_bundle(window, BASELINES, hidden_size=4)
     return Forecaster(bundle, "tickcast-lstm", version, ForecastSettings(), DriftSettings())
 
 

@@ -112,9 +112,10 @@ def test_json_round_trip(n: int):
     window = _window(n)
     data = window.to_json()
     assert len(data) == n
-    assert all(isinstance(d, str) for d, _ in data)
+    assert all(isinstance(row[0], str) and len(row) == 5 for row in data)
     restored = Window.from_json(json.loads(json.dumps(data)))
-    assert restored == window
+    assert (restored.dates, restored.closes) == (window.dates, window.closes)
+    np.testing.assert_array_equal(restored.bar_array(), window.bar_array())
     assert all(isinstance(d, date) for d in restored.dates)
     assert all(isinstance(c, float) for c in restored.closes)
 
@@ -123,3 +124,19 @@ def test_from_json_coerces_int_closes():
     restored = Window.from_json([["2024-01-02", 7], ["2024-01-03", 8]])
     assert restored.closes == (7.0, 8.0)
     assert restored.dates == (date(2024, 1, 2), date(2024, 1, 3))
+
+
+def test_bars_ride_along_and_round_trip_with_gaps():
+    window, _ = apply_close(Window(), D0, 10.0, size=3, bar=(9.9, 10.2, 9.8))
+    window, _ = apply_close(window, D0 + timedelta(days=1), 10.1, size=3)  # no bar: NaN
+    data = json.loads(json.dumps(window.to_json()))
+    assert data[0][2:] == [9.9, 10.2, 9.8] and data[1][2:] == [None, None, None]
+    restored = Window.from_json(data)
+    np.testing.assert_array_equal(restored.bar_array(), window.bar_array())
+    assert np.isnan(restored.bar_array()[1]).all()
+
+
+def test_state_from_an_older_worker_reads_with_unknown_bars():
+    restored = Window.from_json([["2024-01-02", 7.5], ["2024-01-03", 8.0]])
+    assert restored.closes == (7.5, 8.0)
+    assert np.isnan(restored.bar_array()).all() and restored.bar_array().shape == (2, 3)

@@ -55,3 +55,29 @@ def price_data(frames: dict[str, pd.DataFrame], source: str = "test") -> PriceDa
         for t, f in frames.items()
     }
     return PriceData(source=source, kind=source, frames=frames, reports=reports)
+
+
+def stand_in_bundle(
+    window: int,
+    baselines: dict,
+    hidden_size: int = 8,
+    seed: int = 0,
+    trained: bool = True,
+    mean: float = 0.0,
+):
+    """A bundle without training: a random head that reads its whole window (or the untrained
+    zero head), and a calibration of standard normal residuals, so it can forecast."""
+    import torch
+
+    from model.bundle import Calibration, ModelBundle
+    from model.features import ReturnScaler
+
+    torch.manual_seed(seed)
+    bundle = ModelBundle.build(window, hidden_size, 1, 0.0, ReturnScaler(mean, 0.02), baselines)
+    if trained:
+        with torch.no_grad():
+            bundle.net.location.weight.normal_(0.0, 0.5)
+            bundle.net.location.bias.fill_(0.05)
+            bundle.net.scale.weight.normal_(0.0, 0.2)
+    residuals = np.sort(np.random.default_rng(seed).standard_normal(999))
+    return bundle.calibrated(Calibration(1.0, residuals, residuals * 1.1))

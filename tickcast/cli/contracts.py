@@ -13,13 +13,22 @@ from tickcast.cli.common import note
 SCHEMA_DIR = Path("schemas") / "json"  # in a checkout; installed copies ship as package data
 
 
+def current_version(model: type) -> int:
+    """The version a message is written in: its schema_version's default."""
+    return int(model.model_fields["schema_version"].default)
+
+
 def schema_files() -> dict[str, str]:
-    """File name -> JSON Schema text of every bus message, as committed in schemas/json."""
+    """File name -> JSON Schema text of every bus message's current version.
+
+    Earlier versions' files stay in schemas/json, unchanged, for consumers not yet moved.
+    """
     files = {}
     for stem, model in BUS_MESSAGES.items():
+        version = current_version(model)
         schema = model.model_json_schema(mode="validation")
-        schema["$id"] = f"urn:tickcast:schema:{stem}:v1"
-        files[f"{stem}.v1.json"] = json.dumps(schema, indent=2, sort_keys=True) + "\n"
+        schema["$id"] = f"urn:tickcast:schema:{stem}:v{version}"
+        files[f"{stem}.v{version}.json"] = json.dumps(schema, indent=2, sort_keys=True) + "\n"
     return files
 
 

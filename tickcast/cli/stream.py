@@ -126,12 +126,13 @@ def worker(
 
 class TailTopic(StrEnum):
     forecasts = "forecasts"
+    forecast_scores = "forecast-scores"
     drift_alerts = "drift-alerts"
     dlq = "dlq"
 
 
 def tail(
-    topic: TailTopic = typer.Argument(..., help="forecasts, drift-alerts or dlq."),
+    topic: TailTopic = typer.Argument(..., help="forecasts, forecast-scores, drift-alerts or dlq."),
     from_beginning: bool = typer.Option(False, "--from-beginning", help="Replay the whole topic."),
     as_json: bool = typer.Option(False, "--json", help="One JSON message per line."),
     limit: int = typer.Option(0, min=0, help="Stop after this many messages (0: never)."),

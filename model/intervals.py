@@ -1,0 +1,158 @@
+"""Scores and calibration helpers for quantile forecasts of the next log return.
+
+Pure numpy/scipy so the worker, the backtest and the baselines share one definition of
+coverage, width, Winkler and pinball, and one conformal / adaptive calibration rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import stats
+
+from core.errors import InputError
+
+LEVELS: tuple[float, ...] = (0.025, 0.1, 0.5, 0.9, 0.975)
+INTERVALS: dict[str, tuple[float, float]] = {"80": (0.1, 0.9), "95": (0.025, 0.975)}
+
+
+def level_key(level: float) -> str:
+    """JSON key of a level ('0.1', '0.975'); rounding first so that 1 - 0.9 is also '0.1'."""
+    return repr(round(float(level), 10))
+
+
+def pinball(y: np.ndarray, q: np.ndarray, levels: Sequence[float]) -> np.ndarray:
+    """Per-row mean over levels of the pinball loss; y (n,), q (n, L) -> (n,)."""
+    taus = np.asarray(levels, dtype=np.float64)
+    diff = np.asarray(y, dtype=np.float64)[:, None] - np.asarray(q, dtype=np.float64)
+    loss = np.maximum(taus * diff, (taus - 1.0) * diff)
+    return loss.mean(axis=1)
+
+
+def covered(y: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    """True where the realised value lies inside the closed interval [lower, upper]."""
+    y = np.asarray(y)
+    return (np.asarray(lower) <= y) & (y <= np.asarray(upper))
+
+
+def winkler(y: np.ndarray, lower: np.ndarray, upper: np.ndarray, alpha: float) -> np.ndarray:
+    """Winkler score of a (1 - alpha) interval: its width plus 2/alpha times any miss distance.
+
+    It rewards narrow intervals but punishes misses, so it cannot be gamed by width alone.
+    """
+    y, lower, upper = (np.asarray(a, dtype=np.float64) for a in (y, lower, upper))
+    below = np.maximum(lower - y, 0.0)
+    above = np.maximum(y - upper, 0.0)
+    return (upper - lower) + (2.0 / alpha) * (below + above)
+
+
+def binomial_band(n: int, p: float, confidence: float = 0.95) -> tuple[float, float]:
+    """Central band of the coverage share a calibrated p-interval shows over n forecasts.
+
+    An observed coverage outside it is evidence of miscalibration, not just bad luck.
+    """
+    if n <= 0:
+        return (0.0, 1.0)
+    low, high = stats.binom.interval(confidence, n, p)
+    return (float(low) / n, float(high) / n)
+
+
+def conformal_quantile(sorted_scores: np.ndarray, level: float | np.ndarray) -> float | np.ndarray:
+    """Split-conformal quantile of calibration scores at `level`.
+
+    Rank rule k/(n+1) with linear interpolation between order statistics (numpy's
+    method="weibull"); levels below 1/(n+1) give the smallest score, above n/(n+1) the
+    largest. For tau >= 0.5 on the grid tau = k/(n+1) it equals the order statistic z_(k),
+    the usual conformal threshold ceil((n+1) tau)-th smallest score, so the finite-sample
+    coverage guarantee holds there; off the grid it interpolates between neighbours.
+    """
+    scores = np.asarray(sorted_scores, dtype=np.float64)
+    if scores.size == 0:
+        raise InputError("no calibration scores: conformal calibration needs at least one")
+    result = np.quantile(scores, np.asarray(level, dtype=np.float64), method="weibull")
+    if np.ndim(result) == 0:
+        return float(result)
+    return result
+
+
+def aci_step(
+    level_eff: np.ndarray,
+    levels: np.ndarray,
+    hit: np.ndarray,
+    gamma: float,
+    bounds: tuple[float, float] = (0.0005, 0.9995),
+) -> np.ndarray:
+    """One adaptive conformal inference update (Gibbs & Candes 2021) per quantile level.
+
+    hit = 1 where y <= q at that level. When realised values fall below a quantile more
+    often than its nominal level, its effective level drops (and vice versa), so coverage
+    tracks the target under drift. Clipping keeps the level a usable probability.
+    """
+    level_eff = np.asarray(level_eff, dtype=np.float64)
+    step = np.asarray(levels, dtype=np.float64) - np.asarray(hit, dtype=np.float64)
+    return np.clip(level_eff + gamma * step, bounds[0], bounds[1])
+
+
+def non_crossing(q: np.ndarray) -> np.ndarray:
+    """Quantiles sorted along the last axis (rearrangement), so levels never cross.
+
+    Sorting never worsens the pinball loss, and it is exact even for extreme values.
+    """
+    return np.sort(np.asarray(q, dtype=np.float64), axis=-1)
+
+
+def _level_index(levels: Sequence[float], level: float) -> int:
+    """Column of `level` in `levels`, tolerant of float noise."""
+    matches = np.flatnonzero(np.isclose(np.asarray(levels, dtype=np.float64), level))
+    if matches.size == 0:
+        raise InputError(f"quantile level {level} is missing from levels {tuple(levels)}")
+    return int(matches[0])
+
+
+def _interval(
+    quantiles: np.ndarray, levels: Sequence[float], name: str
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Lower and upper bounds of a named interval, and its alpha (0.2 for '80')."""
+    low, high = INTERVALS[name]
+    lower = quantiles[:, _level_index(levels, low)]
+    upper = quantiles[:, _level_index(levels, high)]
+    return lower, upper, round(low + (1.0 - high), 10)
+
+
+def interval_figures(
+    last: np.ndarray,
+    actual: np.ndarray,
+    point: np.ndarray,
+    quantiles: np.ndarray,
+    levels: Sequence[float] = LEVELS,
+) -> dict[str, float]:
+    """Coverage, width, Winkler and pinball of return quantiles, and MASE of the point close.
+
+    Interval figures are in log-return units (the realised y = log(actual/last)); MASE is
+    against naive persistence on prices, nan when every actual equals its last close.
+    """
+    last, actual, point = (np.asarray(a, dtype=np.float64) for a in (last, actual, point))
+    quantiles = np.asarray(quantiles, dtype=np.float64)
+    n = last.size
+    if n == 0:
+        raise InputError("no forecasts to score")
+    if not (last.shape == actual.shape == point.shape == (n,)):
+        raise InputError("last, actual and point must be 1-D arrays of the same length")
+    if quantiles.shape != (n, len(levels)):
+        raise InputError(f"quantiles must have shape ({n}, {len(levels)}), not {quantiles.shape}")
+    y = np.log(actual / last)
+    lower80, upper80, alpha80 = _interval(quantiles, levels, "80")
+    lower95, upper95, _ = _interval(quantiles, levels, "95")
+    naive = float(np.sum(np.abs(actual - last)))
+    model = float(np.sum(np.abs(actual - point)))
+    return {
+        "n": int(n),
+        "coverage_80": float(np.mean(covered(y, lower80, upper80))),
+        "coverage_95": float(np.mean(covered(y, lower95, upper95))),
+        "width_80": float(np.mean(upper80 - lower80)),
+        "width_95": float(np.mean(upper95 - lower95)),
+        "winkler_80": float(np.mean(winkler(y, lower80, upper80, alpha80))),
+        "pinball": float(np.mean(pinball(y, quantiles, levels))),
+        "mase": model / naive if naive > 0 else float("nan"),
+    }

@@ -1,0 +1,151 @@
+"""How one accepted close changes its ticker, in message order.
+
+First it settles the forecast that was waiting for it: a score, a step of adaptive conformal
+inference (ACI) for each quantile level, and the performance tests. Then, once the window is
+full, its own forecast goes out at the moved levels and waits for the next close.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from core.config import PerformanceSettings
+from model.forecaster import Forecaster, Prediction
+from model.intervals import aci_step
+from schemas.messages import DriftAlert, Forecast, PriceTick
+from streams.alerts import step
+from streams.scoring import ROLLING, alert_id, assess, forecast_id, make_score, verdicts
+from streams.state import Calibrated, Outstanding, TickerState
+
+if TYPE_CHECKING:
+    from streams.pipeline import BatchResult
+
+
+def settle(
+    state: TickerState,
+    tick: PriceTick,
+    forecaster: Forecaster,
+    rules: PerformanceSettings,
+    result: BatchResult,
+) -> TickerState:
+    """Score the forecast waiting for this close; a close past its target date expires it."""
+    outstanding = state.outstanding
+    if outstanding is None:
+        return state
+    state = replace(state, outstanding=None)
+    if tick.date != outstanding.target_date:
+        result.expired += 1
+        return state
+    row, hits = assess(outstanding, tick.close)
+    keep = max(*ROLLING, rules.sessions)
+    history = state.history.add(outstanding.model_version, row, keep)
+    result.scores.append(make_score(outstanding, tick.close, history))
+    calibration = state.calibration
+    if calibration.version == outstanding.model_version and len(calibration.levels) == len(hits):
+        levels = aci_step(
+            np.asarray(calibration.levels),
+            np.asarray(outstanding.levels),
+            hits,
+            forecaster.settings.aci_gamma,
+        )
+        calibration = Calibrated(calibration.version, tuple(levels.tolist()))
+    state = replace(state, history=history, calibration=calibration)
+    return _performance(state, outstanding, rules, result)
+
+
+def _performance(
+    state: TickerState, scored: Outstanding, rules: PerformanceSettings, result: BatchResult
+) -> TickerState:
+    """Each reason keeps its own hysteresis; an alert on entering and one on recovering."""
+    for reason, (failing, statistics) in verdicts(state.history, rules).items():
+        new, change = step(getattr(state, reason), failing, rules.enter_after, rules.recover_after)
+        state = replace(state, **{reason: new})
+        if change:
+            result.alerts.append(
+                DriftAlert(
+                    id=alert_id(
+                        scored.ticker,
+                        scored.target_date,
+                        "performance",
+                        reason,
+                        change,
+                        scored.model_version,
+                    ),
+                    kind="performance",
+                    reason=reason,
+                    ticker=scored.ticker,
+                    as_of=scored.target_date,
+                    state=change,
+                    statistics=statistics,
+                    model_name=scored.model_name,
+                    model_version=scored.model_version,
+                )
+            )
+    return state
+
+
+def forecast_message(
+    state: TickerState, prediction: Prediction, forecaster: Forecaster, result: BatchResult
+) -> TickerState:
+    """Send this close's forecast (at the ticker's ACI levels), step the drift hysteresis, and
+    keep the forecast to score against the next close."""
+    scoring = forecaster.settings.scoring
+    nominal = tuple(forecaster.levels.tolist())
+    calibration = state.calibration.for_model(forecaster.version, nominal)
+    if scoring:
+        prediction = forecaster.at_levels(prediction, calibration.levels)
+    identity = forecast_id(prediction.ticker, prediction.as_of, forecaster.name, forecaster.version)
+    result.forecasts.append(
+        Forecast(
+            id=identity,
+            ticker=prediction.ticker,
+            as_of=prediction.as_of,
+            target_date=prediction.target_date,  # type: ignore[arg-type]
+            predicted_close=prediction.predicted_close,
+            predicted_return=prediction.predicted_return,
+            last_close=prediction.last_close,
+            model_name=forecaster.name,
+            model_version=forecaster.version,
+            drift=prediction.drift,
+            quantiles=prediction.quantiles,
+            return_quantiles=prediction.return_quantiles,
+            volatility=prediction.volatility,
+            interval_method=prediction.interval_method,
+        )
+    )
+    thresholds = forecaster.drift
+    drift, change = step(
+        state.drift, prediction.drift.drift, thresholds.enter_after, thresholds.recover_after
+    )
+    if change:
+        result.alerts.append(
+            DriftAlert(
+                id=alert_id(
+                    prediction.ticker, prediction.as_of, "data", None, change, forecaster.version
+                ),
+                ticker=prediction.ticker,
+                as_of=prediction.as_of,
+                state=change,
+                statistics=prediction.drift.statistics,
+                model_name=forecaster.name,
+                model_version=forecaster.version,
+            )
+        )
+    outstanding = None
+    if scoring:
+        outstanding = Outstanding(
+            id=identity,
+            ticker=prediction.ticker,
+            as_of=prediction.as_of,
+            target_date=prediction.target_date,
+            model_name=forecaster.name,
+            model_version=forecaster.version,
+            last_close=prediction.last_close,
+            predicted_close=prediction.predicted_close,
+            levels=nominal,
+            return_quantiles=tuple(prediction.return_quantiles.values()),
+        )
+    return replace(state, drift=drift, calibration=calibration, outstanding=outstanding)

@@ -1,0 +1,133 @@
+"""What the worker keeps per ticker in its changelog-backed table, and its JSON form.
+
+Everything a restarted worker needs to go on exactly where it stopped: the window, the drift
+state, each quantile level's adaptive (ACI) correction, the forecast waiting for its close,
+the last scored sessions and the performance alerts' states. State written by an older
+worker (window and drift only) reads with the rest at its start.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from streams.alerts import DriftState
+from streams.windows import Window
+
+ScoreRow = tuple[float, float, bool, bool, float]  # |error|, |naive error|, in 80%, in 95%, pinball
+
+
+@dataclass(frozen=True)
+class Calibrated:
+    """A ticker's effective quantile levels under one model version (ACI moves them)."""
+
+    version: str = ""
+    levels: tuple[float, ...] = ()
+
+    def for_model(self, version: str, nominal: tuple[float, ...]) -> Calibrated:
+        """These levels if they belong to `version`; else a restart at the nominal levels, the
+        new model's own split conformal state."""
+        if self.version == version and len(self.levels) == len(nominal):
+            return self
+        return Calibrated(version, nominal)
+
+
+@dataclass(frozen=True)
+class Outstanding:
+    """The ticker's latest forecast, waiting for the close of its target date."""
+
+    id: str
+    ticker: str
+    as_of: date
+    target_date: date
+    model_name: str
+    model_version: str
+    last_close: float
+    predicted_close: float
+    levels: tuple[float, ...]  # the nominal levels of the quantiles below
+    return_quantiles: tuple[float, ...]  # as sent, at the levels ACI had moved them to
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self.__dict__,
+            "as_of": self.as_of.isoformat(),
+            "target_date": self.target_date.isoformat(),
+            "levels": list(self.levels),
+            "return_quantiles": list(self.return_quantiles),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> Outstanding | None:
+        if not data:
+            return None
+        return cls(
+            **{
+                **data,
+                "as_of": date.fromisoformat(data["as_of"]),
+                "target_date": date.fromisoformat(data["target_date"]),
+                "levels": tuple(data["levels"]),
+                "return_quantiles": tuple(data["return_quantiles"]),
+            }
+        )
+
+
+@dataclass(frozen=True)
+class ScoreHistory:
+    """The last scored sessions of one ticker under one model version, oldest first."""
+
+    version: str = ""
+    rows: tuple[ScoreRow, ...] = ()
+
+    def add(self, version: str, row: ScoreRow, keep: int) -> ScoreHistory:
+        """Append a session; a new model version starts its history afresh."""
+        rows = self.rows if version == self.version else ()
+        return ScoreHistory(version, (*rows, row)[-keep:])
+
+
+@dataclass(frozen=True)
+class TickerState:
+    """Everything the worker keeps for one ticker."""
+
+    window: Window = field(default_factory=Window)
+    drift: DriftState = field(default_factory=DriftState)
+    calibration: Calibrated = field(default_factory=Calibrated)
+    outstanding: Outstanding | None = None
+    history: ScoreHistory = field(default_factory=ScoreHistory)
+    skill: DriftState = field(default_factory=DriftState)
+    coverage: DriftState = field(default_factory=DriftState)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "window": self.window.to_json(),
+            "drift": self.drift.to_json(),
+            "calibration": {"version": self.calibration.version, "levels": self.calibration.levels},
+            "outstanding": self.outstanding.to_json() if self.outstanding else None,
+            "history": {"version": self.history.version, "rows": self.history.rows},
+            "skill": self.skill.to_json(),
+            "coverage": self.coverage.to_json(),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> TickerState:
+        if not data:
+            return cls()
+        calibration = data.get("calibration") or {}
+        history = data.get("history") or {}
+        return cls(
+            window=Window.from_json(data["window"]),
+            drift=DriftState.from_json(data.get("drift")),
+            calibration=Calibrated(
+                calibration.get("version", ""), tuple(calibration.get("levels", ()))
+            ),
+            outstanding=Outstanding.from_json(data.get("outstanding")),
+            history=ScoreHistory(
+                history.get("version", ""),
+                tuple(
+                    (float(a), float(b), bool(c), bool(d), float(e))
+                    for a, b, c, d, e in history.get("rows", ())
+                ),
+            ),
+            skill=DriftState.from_json(data.get("skill")),
+            coverage=DriftState.from_json(data.get("coverage")),
+        )
