@@ -8,30 +8,33 @@
 
 from __future__ import annotations
 
-import argparse
 import time
 from datetime import date
 from pathlib import Path
 
 import numpy as np
-from model_core import print_table  # benchmarks/ is on sys.path when run as a script
+from common import (  # benchmarks/ is on sys.path when run as a script
+    FIVE,
+    START,
+    Report,
+    arguments,
+    temporary_settings,
+)
 from scipy import stats
 
-from core.config import DriftSettings, Settings
+from core.config import DriftSettings
 from model.drift import ReturnBaseline, assess_drift, build_baselines, ks_two_sample
 from model.features import log_returns
 from producers.sources import load_prices
 from streams.alerts import DriftState, step
 
-DEFAULT_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
-FIVE = ["CMIG4.SA", "PETR4.SA", "VALE3.SA", "ITUB4.SA", "BBDC4.SA"]
 WINDOW, SEEDS = 60, 200
 
 
 def vol_ratio_spread(data_dir: Path) -> np.ndarray:
-    data = load_prices(
-        f"csv:{data_dir}", FIVE, Settings().data, date(2018, 1, 2), date(2022, 12, 30)
-    )
+    """Each training window's return volatility over its ticker's whole training volatility."""
+    with temporary_settings() as settings:
+        data = load_prices(f"csv:{data_dir}", FIVE, settings.data, START, date(2022, 12, 30))
     ratios = []
     for frame in data.frames.values():
         closes = frame["close"].to_numpy()
@@ -60,6 +63,7 @@ def clean_regime_changes(enter_after: int, recover_after: int) -> float:
 
 
 def ks_speed() -> tuple[float, float, float]:
+    """Microseconds per p-value, fast and scipy's exact, and their largest difference."""
     rng = np.random.default_rng(0)
     baseline = ReturnBaseline(rng.standard_t(4, 1200) * 0.02, 1.0, 2.0)
     windows = [rng.standard_t(4, 59) * 0.02 * rng.uniform(0.4, 2.5) for _ in range(300)]
@@ -73,40 +77,30 @@ def ks_speed() -> tuple[float, float, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    args = parser.parse_args()
+    args = arguments(__doc__)
+    report = Report("tickcast drift settings")
     ratios = vol_ratio_spread(args.data)
     p5, p95 = np.percentile(ratios, [5, 95])
     inside = np.mean((ratios >= 0.5) & (ratios <= 2.0))
-    default = DriftSettings()
-    fast_us, exact_us, worst = ks_speed()
-    rows = [
-        (
-            "volatility ratio, 2018-2022 training windows, 5 tickers",
-            f"5th-95th percentile {p5:.2f}-{p95:.2f}; {inside:.1%} inside [0.5, 2.0]",
-            f"{ratios.size:,} windows",
-            "",
-        ),
-        (
-            f"regime changes with exactly one entered + one recovered ({SEEDS} seeds)",
-            f"enter {default.enter_after} / recover {default.recover_after}: "
-            f"{clean_regime_changes(default.enter_after, default.recover_after):.0%}",
-            f"enter 1 / recover 5: {clean_regime_changes(1, 5):.0%}",
-            "",
-        ),
-        (
-            "KS p-value per window (59 vs 1,200 returns)",
-            f"fast {fast_us:.0f} us (max |p - exact| {worst:.3f})",
-            f"scipy exact {exact_us:.0f} us ({exact_us / fast_us:.1f}x slower)",
-            "",
-        ),
-    ]
-    print_table(
-        "tickcast drift settings - all figures measured in this run",
-        ("figure", "measured", "reference", ""),
-        rows,
+    report.add(
+        "volatility ratio, 2018-2022 training windows, 5 tickers",
+        f"5th-95th percentile {p5:.2f}-{p95:.2f}; {inside:.1%} inside [0.5, 2.0]",
+        f"{ratios.size:,} windows",
     )
+    default = DriftSettings()
+    report.add(
+        f"regime changes with exactly one entered + one recovered ({SEEDS} seeds)",
+        f"enter {default.enter_after} / recover {default.recover_after}: "
+        f"{clean_regime_changes(default.enter_after, default.recover_after):.0%}",
+        f"enter 1 / recover 5: {clean_regime_changes(1, 5):.0%}",
+    )
+    fast_us, exact_us, worst = ks_speed()
+    report.add(
+        "KS p-value per window (59 vs 1,200 returns)",
+        f"fast {fast_us:.0f} us (max |p - exact| {worst:.3f})",
+        f"scipy exact {exact_us:.0f} us ({exact_us / fast_us:.1f}x slower)",
+    )
+    report.print()
 
 
 if __name__ == "__main__":

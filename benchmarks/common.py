@@ -1,0 +1,163 @@
+"""What every benchmark shares, so that each script holds only its own measurements.
+
+The scripts run as `python benchmarks/<name>.py`; benchmarks/ is then on sys.path and they
+import this module as `common`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from core.config import Settings
+from core.processes import die_with_parent, stop
+from model.predictor import Predictor
+from model.training import train
+from producers.sources import PriceData, load_prices
+from schemas.metrics import TrainResult
+
+DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+FIVE = ["CMIG4.SA", "PETR4.SA", "VALE3.SA", "ITUB4.SA", "BBDC4.SA"]
+# One split for every model a benchmark trains: train 2018-2022, validation 2023, test 2024.
+START, VALID_START, TEST_START, END = (
+    date(2018, 1, 2),
+    date(2023, 1, 1),
+    date(2024, 1, 1),
+    date(2024, 12, 30),
+)
+
+
+def arguments(doc: str, **extra: int | float | str) -> argparse.Namespace:
+    """`--data` plus one `--NAME` per keyword (typed by its default); then quiet libraries.
+
+    Warnings and log records up to WARNING would break up the table; errors still show.
+    """
+    parser = argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data", type=Path, default=DATA, help="folder of TICKER.csv files")
+    for name, default in extra.items():
+        parser.add_argument(
+            f"--{name}", type=type(default), default=default, help=f"default: {default}"
+        )
+    args = parser.parse_args()
+    if not args.data.is_dir():
+        parser.error(f"{args.data}: no such folder; the benchmarks read ../shared/data")
+    warnings.filterwarnings("ignore")
+    logging.disable(logging.WARNING)
+    return args
+
+
+@contextlib.contextmanager
+def temporary_settings() -> Iterator[Settings]:
+    """Settings whose data dir and sqlite MLflow store are a folder deleted afterwards.
+
+    Benchmarks train and register models: the user's own store must never see them.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        yield Settings(data={"dir": root}, mlflow={"tracking_uri": f"sqlite:///{root}/mlflow.db"})
+
+
+def train_on(
+    settings: Settings, data: Path, tickers: list[str], promote: bool | None = None
+) -> tuple[PriceData, TrainResult]:
+    """Train on `tickers` 2018-2024 from `data` with the shared split, default hyperparameters.
+
+    The first model of a store becomes the champion unless `promote` is False.
+    """
+    prices = load_prices(f"csv:{data}", tickers, settings.data, START, END)
+    result = train(
+        prices,
+        settings,
+        valid_start=VALID_START,
+        test_start=TEST_START,
+        promote=promote,
+        progress=False,
+    )
+    return prices, result
+
+
+@contextlib.contextmanager
+def tickcast(settings: Settings, *command: str, **env: str) -> Iterator[subprocess.Popen]:
+    """`python -m tickcast COMMAND` on the store of `settings`, stopped on the way out.
+
+    A separate process, as in production, so its own memory can be measured. A Kafka address
+    inherited from the shell is dropped: `env` (e.g. KAFKA_BOOTSTRAP_SERVERS) says which bus.
+    """
+    variables = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
+    variables |= {
+        "TICKCAST_DATA__DIR": str(settings.data.dir),
+        "TICKCAST_MLFLOW__TRACKING_URI": settings.mlflow.tracking_uri,
+        "TICKCAST_KAFKA__METRICS_PORT": "0",
+        **env,
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tickcast", *command],
+        env=variables,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=die_with_parent,
+    )
+    try:
+        yield process
+    finally:
+        stop(process, 30, f"tickcast {command[0]}")
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process, in MB (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def throughput(
+    predictor: Predictor, windows: np.ndarray, batch: int, seconds: float = 3.0
+) -> float:
+    """Forecasts per second of `Predictor.predict` over batches of `batch`, after a warm-up."""
+    chunk = np.resize(windows, (batch, windows.shape[1]))
+    predictor.predict(chunk)
+    done, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        predictor.predict(chunk)
+        done += batch
+    return done / (time.perf_counter() - started)
+
+
+@dataclass
+class Report:
+    """One table of figures, each beside its reference or goal, and whether it met the goal."""
+
+    title: str
+    rows: list[tuple[str, str, str, str]] = field(default_factory=list)
+
+    def add(self, figure: str, measured: str, reference: str, ok: bool | None = None) -> None:
+        """`ok` None: a figure with no goal, so the met column stays empty."""
+        met = "" if ok is None else ("yes" if ok else "NO")
+        self.rows.append((figure, measured, reference, met))
+
+    def print(self) -> None:
+        table = Table(title=f"{self.title} - all figures measured in this run")
+        for column in ("figure", "measured", "reference / goal", "met"):
+            table.add_column(column)
+        for row in self.rows:
+            table.add_row(*row)
+        Console(width=170).print(table)
