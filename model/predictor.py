@@ -75,8 +75,13 @@ class Predictor:
     def forecast(self, inputs: Sequence[WindowInput]) -> list[Prediction]:
         return self.forecaster.forecast(inputs)
 
-    def predict(self, windows: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
-        """N next-close forecasts for N x window closes."""
+    def predict(
+        self,
+        windows: Sequence[Sequence[float]] | np.ndarray,
+        bars: Sequence[np.ndarray | None] | np.ndarray | None = None,
+    ) -> np.ndarray:
+        """N next-close forecasts for N x window closes (and optionally each window's bars)."""
         rows = windows if isinstance(windows, np.ndarray) else list(windows)
-        predictions = self.forecaster.forecast([WindowInput(row) for row in rows])
-        return np.array([p.predicted_close for p in predictions])
+        ohlc = [None] * len(rows) if bars is None else list(bars)
+        inputs = [WindowInput(row, bars=bar) for row, bar in zip(rows, ohlc, strict=True)]
+        return np.array([p.predicted_close for p in self.forecaster.forecast(inputs)])

@@ -75,10 +75,24 @@ def _api(settings: Settings) -> TestClient:
 
 
 def _batch(replayed: Replayed) -> dict:
+    """Every due window as the stream saw it: closes and each day's open, high and low."""
+    column = {
+        name: np.lib.stride_tricks.sliding_window_view(
+            np.array([getattr(t, name) for t in replayed.ticks]), WINDOW
+        )
+        for name in ("open", "high", "low")
+    }
     return {
         "windows": [
-            {"last_prices": w.tolist(), "ticker": "AAA", "as_of": day}
-            for w, day in zip(replayed.windows, replayed.due, strict=True)
+            {
+                "last_prices": w.tolist(),
+                "ticker": "AAA",
+                "as_of": day,
+                "last_opens": column["open"][i].tolist(),
+                "last_highs": column["high"][i].tolist(),
+                "last_lows": column["low"][i].tolist(),
+            }
+            for i, (w, day) in enumerate(zip(replayed.windows, replayed.due, strict=True))
         ]
     }
 
@@ -133,7 +147,11 @@ def test_every_path_gives_the_same_bits(replayed) -> None:
     with _api(replayed.settings) as client:
         batch = client.post("/predict/batch", json=_batch(replayed)).json()["predictions"]
         single = [client.post("/predict", json=item).json() for item in _batch(replayed)["windows"]]
-    direct = predictor.predict(replayed.windows).tolist()
+    bars = [
+        np.array([w["last_opens"], w["last_highs"], w["last_lows"]]).T
+        for w in _batch(replayed)["windows"]
+    ]
+    direct = predictor.predict(replayed.windows, bars).tolist()
 
     closes = [worker[day]["predicted_close"] for day in replayed.due]
     assert closes == [f.predicted_close for f in local]
@@ -146,3 +164,11 @@ def test_every_path_gives_the_same_bits(replayed) -> None:
     drift = [worker[day]["drift"] for day in replayed.due]
     assert drift == [f.drift.model_dump(mode="json") for f in local]
     assert drift == [p["drift_details"] for p in single]
+    # Intervals: the stream's move online (ACI) and agree between worker and local engine;
+    # its first forecast, before any close was scored, has /predict's split conformal ones.
+    quantiles = [worker[day]["quantiles"] for day in replayed.due]
+    assert quantiles == [f.quantiles for f in local]
+    assert quantiles[0] == batch[0]["quantiles"] == single[0]["quantiles"]
+    assert [p["quantiles"] for p in batch] == [p["quantiles"] for p in single]
+    assert {worker[day]["interval_method"] for day in replayed.due} == {"aci"}
+    assert {p["interval_method"] for p in single} == {"split-conformal"}

@@ -42,14 +42,16 @@ def test_stream_and_local_engines_agree(store, broker) -> None:
     predictor = Predictor.load(settings)
     local = run_local(ticks, predictor.forecaster, settings)
     stream = run_stream(ticks, predictor.forecaster, settings)
-    key = lambda f: (f.ticker, f.as_of)  # noqa: E731
-    assert sorted(map(key, local.forecasts)) == sorted(map(key, stream.forecasts))
-    by_key = {key(f): f.predicted_close for f in stream.forecasts}
-    assert [f.predicted_close for f in local.forecasts] == [
-        by_key[key(f)] for f in local.forecasts
-    ]  # to the last bit
-    alerts = lambda r: sorted((a.ticker, a.as_of, a.state) for a in r.alerts)  # noqa: E731
-    assert alerts(local) == alerts(stream)
+    dump = lambda items: sorted(  # noqa: E731
+        (m.model_dump(mode="json", exclude={"produced_at"}) for m in items),
+        key=lambda m: (m["ticker"], m["as_of"], m.get("kind", ""), m.get("reason") or ""),
+    )
+    assert len(local.forecasts) > 300 and len(local.scores) == len(local.forecasts) - 2
+    # To the last bit: points, intervals (ACI), scores with their rolling figures, and alerts.
+    assert dump(local.forecasts) == dump(stream.forecasts)
+    assert dump(local.scores) == dump(stream.scores)
+    assert dump(local.alerts) == dump(stream.alerts)
+    assert stream.repeats == 0
 
 
 def _end_offsets(kafka: KafkaSettings, topics: list[str]) -> dict:

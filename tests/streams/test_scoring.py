@@ -134,7 +134,7 @@ def test_a_close_past_the_target_date_expires_the_forecast_unscored() -> None:
 
 def test_a_model_swap_restarts_calibration_and_the_rolling_figures() -> None:
     prices = closes(90)
-    first, state = replay(messages(prices[:80], DAYS[:80]), forecaster("1"))
+    _, state = replay(messages(prices[:80], DAYS[:80]), forecaster("1"))
     assert state.calibration.version == "1" and state.history.version == "1"
     second, after = replay(messages(prices[80:], DAYS[80:90]), forecaster("2"), state=state)
     assert [f.model_version for f in second.forecasts] == ["2"] * 10

@@ -115,18 +115,53 @@ def prometheus(port: int) -> dict[str, float]:
     return {name: float(value) for name, value in pairs}
 
 
-def test_a_killed_worker_resumes_from_the_changelog(bus: Bus) -> None:
+def test_a_killed_worker_resumes_from_the_changelog_and_scores_every_forecast(bus: Bus) -> None:
     messages, _ = synthetic_ticks(bus, ["AAA"], 150)
-    first = bus.start_worker("first.log")
+    small_batches = {"TICKCAST_KAFKA__BATCH_SIZE": "7"}  # many batches: the kill lands mid-way
+    first = bus.start_worker("first.log", env=small_batches)
     bus.publish(messages[:100])
-    assert len(bus.collect("forecasts", 41)) == 41
+    assert len(bus.collect("forecasts", 30)) == 30  # still working through the first 100
     first.send_signal(signal.SIGKILL)
     first.wait()
-    bus.start_worker("second.log")
+    bus.start_worker("second.log", env=small_batches)
     bus.publish(messages[100:])  # 50 closes: too few to warm up an empty window
-    expected = {json.loads(v)["date"] for _, v in messages[59:150]}
-    seen = bus.collect_until("forecasts", lambda got: {f["as_of"] for f in got} >= expected)
-    assert {f["as_of"] for f in seen} == expected  # after de-duplicating, none is missing
+    due = [json.loads(v)["date"] for _, v in messages[59:150]]
+    forecasts = bus.collect_until("forecasts", lambda got: {f["as_of"] for f in got} >= set(due))
+    assert {f["as_of"] for f in forecasts} == set(due)  # after de-duplicating, none is missing
+    scored = set(due[:-1])  # the last forecast waits for a close that has not come
+    scores = bus.collect_until("forecast-scores", lambda got: {s["as_of"] for s in got} >= scored)
+    assert {s["as_of"] for s in scores} == scored
+    assert len({s["id"] for s in scores}) == len(scored)  # one id per forecast due
+    # Anything sent twice carries its first delivery's id, for forecasts and scores alike.
+    for messages_, key in ((forecasts, "as_of"), (scores, "forecast_id")):
+        ids: dict[str, set[str]] = {}
+        for message in messages_:
+            ids.setdefault(message[key], set()).add(message["id"])
+        assert all(len(found) == 1 for found in ids.values())
+    forecast_ids = {f["as_of"]: f["id"] for f in forecasts}
+    assert all(forecast_ids[s["as_of"]] == s["forecast_id"] for s in scores)
+
+
+def test_70_closes_give_11_forecasts_and_10_scores_on_the_bus(bus: Bus) -> None:
+    messages, frames = synthetic_ticks(bus, ["AAA"], 70)
+    bus.start_worker()
+    bus.publish(messages)
+    forecasts = bus.collect("forecasts", 11)
+    scores = bus.collect("forecast-scores", 10)
+    assert len(forecasts) == 11 and len(scores) == 10
+    assert bus.collect("forecast-scores", 11, timeout_s=3) == scores  # the 11th waits for its close
+    frame = frames["AAA"]
+    closes = dict(zip(frame["date"].dt.date.astype(str), frame["close"], strict=True))
+    by_id = {f["id"]: f for f in forecasts}
+    for score in scores:
+        forecast = by_id[score["forecast_id"]]
+        assert score["target_date"] == forecast["target_date"]
+        assert score["actual_close"] == closes[score["target_date"]]
+        assert score["predicted_close"] == forecast["predicted_close"]
+        assert score["covered_80"] == (
+            forecast["quantiles"]["0.1"] <= score["actual_close"] <= forecast["quantiles"]["0.9"]
+        )
+    assert {f["interval_method"] for f in forecasts} == {"aci"}
 
 
 def test_a_volatility_regime_change_alerts_once_each_way(bus: Bus) -> None:
