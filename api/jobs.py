@@ -138,7 +138,7 @@ class TrainingJobs:
                 model_version=result.model_version,
                 promoted=result.promoted,
                 promotion_reason=result.promotion_reason,
-                metrics=result.test,
+                metrics=result.metrics,
                 epoch=result.epochs,
             )
             if result.promoted:

@@ -3,26 +3,36 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 
 from backtest.scoring import drift_mask
 from core.errors import InputError
-from model.metrics import diebold_mariano, mae, score
+from model.intervals import LEVELS, level_key
+from model.metrics import diebold_mariano, mae
+from model.plots import report_plots
+from model.reports import OVERALL, Scored, baselines_for, report_metrics
 from schemas.messages import DriftAlert, Forecast
 
-OVERALL = "overall"
+QUANTILES = [f"q{level_key(level)}" for level in LEVELS]
 
 
 def scored_frame(
-    forecasts: list[Forecast], frames: dict[str, pd.DataFrame], start, end
+    forecasts: list[Forecast],
+    frames: dict[str, pd.DataFrame],
+    start: date,
+    end: date,
+    locations: dict[tuple[str, date], float] | None = None,
 ) -> pd.DataFrame:
-    """One row per forecast whose next actual close falls in [start, end]."""
+    """One row per forecast whose next actual close falls in [start, end], with its quantiles
+    (as the stream sent them) and the network's unshrunk location where known."""
     rows = []
     for ticker, frame in frames.items():
         dates = frame["date"].dt.date.to_numpy()
@@ -40,40 +50,74 @@ def scored_frame(
                     "last": f.last_close,
                     "forecast": f.predicted_close,
                     "actual": closes[i + 1],
+                    "location": (locations or {}).get((ticker, f.as_of), np.nan),
+                    **{q: f.return_quantiles[q[1:]] for q in QUANTILES},
                 }
             )
-    return pd.DataFrame(rows, columns=["ticker", "as_of", "date", "last", "forecast", "actual"])
+    columns = ["ticker", "as_of", "date", "last", "forecast", "actual", "location", *QUANTILES]
+    return pd.DataFrame(rows, columns=columns)
 
 
-def _figures(rows: pd.DataFrame, alerts: list[DriftAlert]) -> dict:
+def as_scored(rows: pd.DataFrame) -> Scored:
+    return Scored(
+        ticker=rows["ticker"].to_numpy(dtype=object),
+        target_date=pd.to_datetime(rows["date"]).to_numpy().astype("datetime64[D]"),
+        last=rows["last"].to_numpy(dtype=float),
+        actual=rows["actual"].to_numpy(dtype=float),
+        point=rows["forecast"].to_numpy(dtype=float),
+        location=rows["location"].to_numpy(dtype=float),
+        quantiles=rows[QUANTILES].to_numpy(dtype=float),
+    )
+
+
+def _extras(rows: pd.DataFrame, alerts: list[DriftAlert]) -> dict:
+    """The backtest's own figures: Diebold-Mariano against naive, and drift periods."""
     last, actual, forecast = (rows[c].to_numpy(dtype=float) for c in ("last", "actual", "forecast"))
-    metrics = score(last, actual, forecast).model_dump()
     dm = diebold_mariano(actual - forecast, actual - last)
-    inside = drift_mask(rows["as_of"].to_numpy(), [(a.as_of, a.state) for a in alerts])
+    data_alerts = [a for a in alerts if a.kind == "data"]
+    inside = drift_mask(rows["as_of"].to_numpy(), [(a.as_of, a.state) for a in data_alerts])
     return {
-        **metrics,
         "dm_statistic": dm.statistic,
         "dm_pvalue": dm.pvalue,
-        "drift_alerts": len(alerts),
+        "drift_alerts": len(data_alerts),
+        "performance_alerts": len(alerts) - len(data_alerts),
         "days_in_drift": int(inside.sum()),
         "mae_in_drift": mae(actual[inside], forecast[inside]) if inside.any() else None,
         "mae_outside_drift": mae(actual[~inside], forecast[~inside]) if (~inside).any() else None,
     }
 
 
-def build_report(rows: pd.DataFrame, alerts: list[DriftAlert], meta: dict) -> dict:
+def build_report(
+    rows: pd.DataFrame,
+    alerts: list[DriftAlert],
+    meta: dict,
+    frames: dict[str, pd.DataFrame],
+    fit_until: dict[str, date],
+    shrink: float | None,
+) -> dict:
+    """The figures of train and evaluate (model, naive, baselines on the same days), plus DM
+    and drift periods; per ticker and overall."""
     if rows.empty:
         raise InputError(
             "no forecast falls in the backtest range: widen --start/--end, or check the data"
         )
-    tickers = {}
-    for ticker, part in rows.groupby("ticker", sort=True):
-        tickers[ticker] = _figures(
-            part.sort_values("date"), [a for a in alerts if a.ticker == ticker]
-        )
-    overall = _figures(rows, [])  # drift periods are per ticker, so the pooled row has none
-    overall["drift_alerts"] = len(alerts)
-    return {**meta, "metrics": {**tickers, OVERALL: overall}}
+    rows = rows.sort_values(["ticker", "date"]).reset_index(drop=True)
+    scored = as_scored(rows)
+    metrics = report_metrics(scored, baselines_for(scored, frames, fit_until), shrink)
+    report = {}
+    for ticker, figures in metrics.items():
+        mine = [a for a in alerts if a.ticker == ticker]
+        part = rows if ticker == OVERALL else rows[rows["ticker"] == ticker]
+        extras = _extras(part, [] if ticker == OVERALL else mine)
+        if ticker == OVERALL:  # drift periods are per ticker; the pooled row counts them all
+            extras["drift_alerts"] = sum(a.kind == "data" for a in alerts)
+            extras["performance_alerts"] = sum(a.kind == "performance" for a in alerts)
+        report[ticker] = {**figures.model_dump(mode="json"), **extras}
+    return {**meta, "metrics": report}
+
+
+def _fmt(value: float | None, spec: str = ".4f") -> str:
+    return "-" if value is None else format(value, spec)
 
 
 def to_markdown(report: dict) -> str:
@@ -82,28 +126,45 @@ def to_markdown(report: dict) -> str:
         "",
         f"Model {report['model']}; source {report['source']}"
         + (" (synthetic data)" if report.get("synthetic") else "")
-        + ".",
+        + ". Intervals as the stream served them (adaptive conformal, per ticker).",
         "",
-        "| ticker | n | MAE | RMSE | MAPE % | naive MAPE % | MASE | direction | DM stat | DM p | "
-        "alerts | MAE in drift | MAE outside |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "## Point forecasts against naive",
+        "",
+        "| ticker | n | MAE | MAPE % | naive MAPE % | MASE | net MASE | w | direction | DM stat "
+        "| DM p | drift alerts | performance alerts | MAE in drift | MAE outside |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for ticker, m in report["metrics"].items():
-
-        def fmt(value, spec=".4f"):
-            return "-" if value is None else format(value, spec)
-
         lines.append(
-            f"| {ticker} | {m['n']} | {m['mae']:.4f} | {m['rmse']:.4f} | {m['mape']:.3f} | "
-            f"{m['naive_mape']:.3f} | {m['mase']:.4f} | {m['direction_accuracy']:.1%} | "
-            f"{m['dm_statistic']:+.2f} | {m['dm_pvalue']:.3f} | {m['drift_alerts']} | "
-            f"{fmt(m['mae_in_drift'])} | {fmt(m['mae_outside_drift'])} |"
+            f"| {ticker} | {m['n']} | {m['mae']:.4f} | {m['mape']:.3f} | {m['naive_mape']:.3f} | "
+            f"{m['mase']:.4f} | {_fmt(m['mase_unshrunk'])} | {_fmt(m['shrink'], '.2f')} | "
+            f"{m['direction_accuracy']:.1%} | {m['dm_statistic']:+.2f} | {m['dm_pvalue']:.3f} | "
+            f"{m['drift_alerts']} | {m['performance_alerts']} | {_fmt(m['mae_in_drift'])} | "
+            f"{_fmt(m['mae_outside_drift'])} |"
         )
     lines += [
         "",
-        "MASE below 1 beats naive persistence on the same days. The Diebold-Mariano test "
-        "compares squared errors with naive; a negative statistic favours the model, and p < 0.05 "
-        "means the difference is unlikely to be chance.",
+        "## Intervals against the baselines, same days",
+        "",
+        "| ticker | forecaster | 80% in | 95% in | 80% width | Winkler 80% | pinball | vs EWMA |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for ticker, m in report["metrics"].items():
+        ewma = m["baselines"].get("ewma", {}).get("pinball")
+        for name, figures in [("model", m), *m["baselines"].items()]:
+            ratio = figures["pinball"] / ewma if ewma else None
+            lines.append(
+                f"| {ticker if name == 'model' else ''} | {name} | {figures['coverage_80']:.1%} | "
+                f"{figures['coverage_95']:.1%} | {figures['width_80']:.4f} | "
+                f"{figures['winkler_80']:.4f} | {figures['pinball']:.6f} | {_fmt(ratio, '.3f')} |"
+            )
+    lines += [
+        "",
+        "MASE below 1 beats naive persistence on the same days; w is the network's weight in "
+        "the shipped point (0 = naive) and net MASE the network's own. The Diebold-Mariano test "
+        "compares squared errors with naive; a negative statistic favours the model, and p < "
+        "0.05 means the difference is unlikely to be chance. Interval figures are on log "
+        "returns; pinball is the mean over the levels 0.025, 0.1, 0.5, 0.9 and 0.975.",
         "",
     ]
     return "\n".join(lines)
@@ -116,7 +177,8 @@ def plot_ticker(rows: pd.DataFrame, alerts: list[DriftAlert], ticker: str, path:
     ax.plot(dates, part["actual"], color="black", lw=1.1, label="actual close")
     ax.plot(dates, part["forecast"], color="tab:blue", lw=0.9, label="forecast")
     inside = drift_mask(
-        part["as_of"].to_numpy(), [(a.as_of, a.state) for a in alerts if a.ticker == ticker]
+        part["as_of"].to_numpy(),
+        [(a.as_of, a.state) for a in alerts if a.ticker == ticker and a.kind == "data"],
     )
     ax.fill_between(
         dates,
@@ -146,4 +208,6 @@ def write_outputs(
     paths[1].write_text(to_markdown(report))
     for ticker in sorted(set(rows["ticker"])):
         paths.append(plot_ticker(rows, alerts, ticker, out / f"{ticker}.png"))
+    title = f"{report['start']}..{report['end']}"
+    paths += report_plots(as_scored(rows.sort_values(["ticker", "date"])), out, title)
     return paths

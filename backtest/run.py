@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -16,6 +17,7 @@ from backtest.report import OVERALL, build_report, scored_frame, write_outputs
 from core.config import Settings
 from core.errors import InputError
 from model import registry
+from model.evaluation import forecast_windows, windows_in_range
 from model.predictor import Predictor
 from model.training import train
 from producers.calendar import sessions_before
@@ -82,6 +84,18 @@ def walk_forward(
     return replay, versions
 
 
+def _locations(forecaster, data: PriceData, request: BacktestRequest) -> dict:
+    """The network's own location for each window of the range (the unshrunk forecast)."""
+    windows = windows_in_range(data, forecaster.window, request.start, request.end)
+    if not len(windows):
+        return {}
+    scored = forecast_windows(forecaster, windows)
+    return {
+        (str(t), d.astype(date)): loc
+        for t, d, loc in zip(windows.ticker, windows.as_of, scored.location, strict=True)
+    }
+
+
 def run_backtest(
     settings: Settings, request: BacktestRequest, say: Say, progress: Progress | None = None
 ) -> dict:
@@ -89,13 +103,19 @@ def run_backtest(
         raise InputError(f"end {request.end} is before start {request.start}")
     if request.retrain_every is not None and request.engine != "local":
         raise InputError("--retrain-every runs on the local engine (add --engine local)")
-    # The served model's window decides how much history fills the first windows.
+    # The served model's window decides how much history fills the first windows; the
+    # interval baselines fit on a longer history before the start.
     predictor = None if request.retrain_every else Predictor.load(settings, request.model)
     window = predictor.window if predictor else settings.model.window
-    first = sessions_before(request.start, window + LOOKBACK_MARGIN)
-    data = load_prices(request.source, request.tickers, settings.data, first, request.end)
-    ticks = ticks_in_order(data.frames, data.source)
+    replay_from = sessions_before(request.start, window + LOOKBACK_MARGIN)
+    history_from = sessions_before(request.start, settings.data.baseline_history)
+    data = load_prices(
+        request.source, request.tickers, settings.data, min(replay_from, history_from), request.end
+    )
+    recent = {t: f[f["date"].dt.date >= replay_from] for t, f in data.frames.items()}
+    ticks = ticks_in_order(recent, data.source)
     versions: list[str] = []
+    locations, shrink = {}, None
     if predictor is None:
         replay, versions = walk_forward(data, ticks, request, settings, say, progress)
         model = f"walk-forward every {request.retrain_every} days: v{', v'.join(versions)}"
@@ -103,7 +123,9 @@ def run_backtest(
         model = f"{predictor.name} v{predictor.version}"
         engine = run_stream if request.engine == "stream" else run_local
         replay = engine(ticks, predictor.forecaster, settings, progress=progress)
-    rows = scored_frame(replay.forecasts, data.frames, request.start, request.end)
+        locations = _locations(predictor.forecaster, data, request)
+        shrink = predictor.bundle.calibration.shrink if predictor.bundle.calibration else None
+    rows = scored_frame(replay.forecasts, data.frames, request.start, request.end, locations)
     alerts = sorted(replay.alerts, key=lambda a: (a.as_of, a.ticker))
     meta = {
         "engine": request.engine,
@@ -113,11 +135,15 @@ def run_backtest(
         "start": str(request.start),
         "end": str(request.end),
         "model": model,
+        "interval_method": "aci",
         "retrains": len(versions),
         "replay_seconds": replay.seconds,
         "forecasts": len(replay.forecasts),
+        "scores": len(replay.scores),
+        "repeats_dropped": replay.repeats,
     }
-    report = build_report(rows, alerts, meta)
+    fit_until = {t: request.start - timedelta(days=1) for t in data.frames}
+    report = build_report(rows, alerts, meta, data.frames, fit_until, shrink)
     _log(settings, request, report, rows, alerts)
     return report
 
@@ -140,7 +166,10 @@ def _log(settings: Settings, request: BacktestRequest, report: dict, rows, alert
             | {"tickers": ",".join(report["tickers"])}
         )
         overall = report["metrics"][OVERALL]
-        mlflow.log_metrics({k: float(v) for k, v in overall.items() if isinstance(v, (int, float))})
+        figures = {k: v for k, v in overall.items() if isinstance(v, (int, float))}
+        for name, baseline in overall["baselines"].items():
+            figures.update({f"{k}_{name}": v for k, v in baseline.items()})
+        mlflow.log_metrics({k: float(v) for k, v in figures.items() if math.isfinite(v)})
         for path in paths:
             mlflow.log_artifact(str(path))
         report["mlflow_run_id"] = run.info.run_id

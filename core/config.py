@@ -26,6 +26,12 @@ class DataSettings(BaseModel, frozen=True):
     drop_filler_rows: bool = Field(True, description="Drop Yahoo holiday rows (O=H=L=C, V=0).")
     yahoo_timeout_s: float = 15.0
     yahoo_cache_ttl_h: float = Field(12.0, description="Cache life for ranges reaching today.")
+    baseline_history: int = Field(
+        750,
+        ge=260,
+        description="Sessions loaded before a report's first day: the interval baselines fit "
+        "on them (GARCH needs 250 returns).",
+    )
     synthetic_seed: int = 7
     synthetic_start: str = "2018-01-02"
     synthetic_end: str = "2024-12-30"

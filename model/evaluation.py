@@ -1,29 +1,39 @@
-"""Score a model against naive persistence on any date range, with the same windows as training."""
+"""Score a model against naive persistence and the interval baselines on any date range, with
+the same windows as training."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
 
 from model.errors import NotEnoughDataError
-from model.metrics import score
+from model.forecaster import Forecaster, WindowInput
 from model.predictor import Predictor
+from model.reports import OVERALL, Scored, baselines_for, report_metrics
 from model.windows import WindowSet, concat, make_windows
 from producers.sources import PriceData
 from schemas.metrics import EvaluationReport, MetricSet
 
-OVERALL = "overall"
+__all__ = ["OVERALL", "evaluate", "forecast_windows", "windows_in_range"]
 
 
-def score_by_ticker(windows: WindowSet, predicted: np.ndarray) -> dict[str, MetricSet]:
-    """Metrics per ticker, then pooled over all windows as 'overall'."""
-    result = {}
-    for ticker in dict.fromkeys(windows.ticker.tolist()):
-        mask = windows.ticker == ticker
-        result[ticker] = score(windows.last[mask], windows.target[mask], predicted[mask])
-    result[OVERALL] = score(windows.last, windows.target, predicted)
-    return result
+def forecast_windows(forecaster: Forecaster, windows: WindowSet) -> Scored:
+    """Every window through the one forecast path, with its actual next close."""
+    inputs = [
+        WindowInput(closes, str(ticker), None, bars)
+        for closes, ticker, bars in zip(windows.closes, windows.ticker, windows.bars, strict=True)
+    ]
+    predictions = forecaster.forecast(inputs)
+    return Scored(
+        ticker=windows.ticker,
+        target_date=windows.target_date,
+        last=windows.last,
+        actual=windows.target,
+        point=np.array([p.predicted_close for p in predictions]),
+        location=np.array([p.location for p in predictions]),
+        quantiles=np.array([list(p.return_quantiles.values()) for p in predictions]),
+    )
 
 
 def windows_in_range(
@@ -40,6 +50,14 @@ def windows_in_range(
     return windows.take(mask)
 
 
+def history_until(scored: Scored) -> dict[str, date]:
+    """Per ticker, the day before its first scored target: what the baselines may fit on."""
+    return {
+        ticker: scored.target_date[scored.ticker == ticker].min().astype(date) - timedelta(days=1)
+        for ticker in scored.tickers()
+    }
+
+
 def evaluate(
     predictor: Predictor, data: PriceData, start: date | None, end: date | None
 ) -> EvaluationReport:
@@ -49,7 +67,10 @@ def evaluate(
             f"no forecastable days between {start or 'the start'} and {end or 'the end'}: "
             f"each needs {predictor.window} earlier closes"
         )
-    predicted = predictor.predict(windows.closes)
+    scored = forecast_windows(predictor.forecaster, windows)
+    baselines = baselines_for(scored, data.frames, history_until(scored))
+    shrink = predictor.bundle.calibration.shrink if predictor.bundle.calibration else None
+    metrics: dict[str, MetricSet] = report_metrics(scored, baselines, shrink)
     return EvaluationReport(
         model_name=predictor.name,
         model_version=predictor.version,
@@ -57,5 +78,6 @@ def evaluate(
         synthetic=data.synthetic,
         start=str(windows.target_date.min()),
         end=str(windows.target_date.max()),
-        metrics=score_by_ticker(windows, predicted),
+        interval_method="split-conformal",
+        metrics=metrics,
     )

@@ -1,4 +1,5 @@
-"""Predicted-vs-actual chart over the test period, one panel per ticker."""
+"""Report plots, per ticker: a fan chart of the intervals against the actual closes, and a
+reliability diagram (nominal level against how often the close fell at or below it)."""
 
 from __future__ import annotations
 
@@ -10,23 +11,55 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from model.windows import WindowSet
+from model.intervals import LEVELS, binomial_band
+from model.reports import Scored
 
 
-def forecast_plot(windows: WindowSet, predicted: np.ndarray, path: Path, title: str) -> Path:
-    tickers = list(dict.fromkeys(windows.ticker.tolist()))
-    fig, axes = plt.subplots(len(tickers), 1, figsize=(11, 3.2 * len(tickers)), squeeze=False)
-    for ax, ticker in zip(axes[:, 0], tickers, strict=True):
-        mask = windows.ticker == ticker
-        dates = windows.target_date[mask].astype("datetime64[ns]")
-        ax.plot(dates, windows.target[mask], label="actual close", color="black", lw=1.2)
-        ax.plot(dates, predicted[mask], label="forecast (D+1)", color="tab:blue", lw=1.0)
-        ax.plot(dates, windows.last[mask], label="naive (today)", color="tab:gray", lw=0.8, ls=":")
-        ax.set_title(f"{ticker}: {title}")
-        ax.legend(loc="upper left", fontsize=8)
-        ax.grid(alpha=0.3)
+def fan_chart(scored: Scored, ticker: str, path: Path, title: str) -> Path:
+    part = scored.take(scored.ticker == ticker)
+    dates = part.target_date.astype("datetime64[ns]")
+    prices = part.last[:, None] * np.exp(part.quantiles)
+    fig, ax = plt.subplots(figsize=(11, 3.6))
+    ax.fill_between(dates, prices[:, 0], prices[:, -1], color="tab:blue", alpha=0.12, label="95%")
+    ax.fill_between(dates, prices[:, 1], prices[:, -2], color="tab:blue", alpha=0.25, label="80%")
+    ax.plot(dates, part.actual, color="black", lw=1.1, label="actual close")
+    ax.plot(dates, part.point, color="tab:blue", lw=0.9, label="forecast")
+    ax.set_title(f"{ticker}: next-close forecasts and intervals, {title}")
+    ax.legend(loc="upper left", fontsize=8)
+    ax.grid(alpha=0.3)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return path
+
+
+def reliability_diagram(scored: Scored, ticker: str, path: Path, title: str) -> Path:
+    part = scored.take(scored.ticker == ticker)
+    y = np.log(part.actual / part.last)
+    observed = (y[:, None] <= part.quantiles).mean(axis=0)
+    bands = np.array([binomial_band(len(part), level) for level in LEVELS])
+    fig, ax = plt.subplots(figsize=(4.6, 4.4))
+    ax.fill_between(LEVELS, bands[:, 0], bands[:, 1], color="grey", alpha=0.2, label="binomial 95%")
+    ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":")
+    ax.plot(LEVELS, observed, "o-", color="tab:blue", label="model")
+    ax.set_xlabel("nominal level")
+    ax.set_ylabel("share of closes at or below the quantile")
+    ax.set_title(f"{ticker}: reliability, {title}", fontsize=9)
+    ax.legend(loc="upper left", fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def report_plots(scored: Scored, folder: Path, title: str) -> list[Path]:
+    """A fan chart and a reliability diagram per ticker, as PNG files in `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for ticker in scored.tickers():
+        paths.append(fan_chart(scored, ticker, folder / f"{ticker}.fan.png", title))
+        paths.append(
+            reliability_diagram(scored, ticker, folder / f"{ticker}.reliability.png", title)
+        )
+    return paths

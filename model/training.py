@@ -20,10 +20,12 @@ from mlflow import ActiveRun
 from core.config import Settings
 from model import registry
 from model.bundle import ModelBundle
-from model.evaluation import OVERALL, score_by_ticker
+from model.evaluation import OVERALL, forecast_windows
 from model.fitting import EpochHook, Fitted, Prepared, fit, prepare
-from model.plots import forecast_plot
+from model.forecaster import Forecaster
+from model.plots import report_plots
 from model.predictor import Predictor
+from model.reports import Scored, baselines_for, report_metrics
 from model.windows import SPLITS, WindowSet
 from producers.sources import PriceData
 from schemas.metrics import MetricSet, TrainResult
@@ -42,15 +44,35 @@ def tracked_run(settings: Settings, data: PriceData) -> Iterator[ActiveRun]:
         yield run
 
 
-def score(bundle: ModelBundle, prepared: Prepared) -> Scores:
-    """Validation and test metrics, each against naive on the same windows."""
-    scores = {}
+def candidate(bundle: ModelBundle, settings: Settings) -> Forecaster:
+    """The freshly trained model behind the same forecast path as a served one."""
+    return Forecaster(
+        bundle, settings.mlflow.model_name, "candidate", settings.forecast, settings.drift
+    )
+
+
+def training_end(prepared: Prepared) -> dict[str, date]:
+    """Per ticker, the last training target: the baselines fit on nothing later."""
+    train = prepared.splits["train"]
+    return {
+        str(t): train.for_ticker(t).target_date.max().astype(date)
+        for t in dict.fromkeys(train.ticker.tolist())
+    }
+
+
+def score(
+    bundle: ModelBundle, prepared: Prepared, data: PriceData, settings: Settings
+) -> tuple[Scores, dict[str, Scored]]:
+    """Validation and test figures beside naive and the interval baselines, on the same days."""
+    forecaster = candidate(bundle, settings)
+    fit_until = training_end(prepared)
+    shrink = bundle.calibration.shrink if bundle.calibration else None
+    scores, scored = {}, {}
     for split in ("valid", "test"):
-        windows = prepared.splits[split]
-        scores[split] = score_by_ticker(
-            windows, bundle.predict_prices(windows.closes, windows.bars)
-        )
-    return scores
+        scored[split] = forecast_windows(forecaster, prepared.splits[split])
+        baselines = baselines_for(scored[split], data.frames, fit_until)
+        scores[split] = report_metrics(scored[split], baselines, shrink)
+    return scores, scored
 
 
 def _params(data: PriceData, settings: Settings, prepared: Prepared) -> dict[str, str]:
@@ -69,19 +91,28 @@ def _params(data: PriceData, settings: Settings, prepared: Prepared) -> dict[str
 
 
 def _flat_metrics(split: str, metrics: dict[str, MetricSet]) -> dict[str, float]:
+    """test_pinball, test_pinball/CMIG4.SA, test_pinball_garch/CMIG4.SA, ..."""
     flat = {}
     for ticker, m in metrics.items():
         suffix = "" if ticker == OVERALL else f"/{ticker}"
-        for key, value in m.model_dump().items():
-            if np.isfinite(value):
+        values = {k: v for k, v in m.model_dump(exclude={"baselines"}).items()}
+        for name, baseline in m.baselines.items():
+            values.update({f"{k}_{name}": v for k, v in baseline.model_dump().items()})
+        for key, value in values.items():
+            if value is not None and np.isfinite(value):
                 flat[f"{split}_{key}{suffix}"] = float(value)
     return flat
 
 
 def record(
-    data: PriceData, settings: Settings, prepared: Prepared, fitted: Fitted, scores: Scores
+    data: PriceData,
+    settings: Settings,
+    prepared: Prepared,
+    fitted: Fitted,
+    scores: Scores,
+    test: Scored,
 ) -> str:
-    """Log params, metrics, the test plot, the drift baseline and the model; returns its URI."""
+    """Log params, metrics, the test plots, the drift baseline and the model; returns its URI."""
     mlflow.log_params(_params(data, settings, prepared))
     for split, metrics in scores.items():
         mlflow.log_metrics(_flat_metrics(split, metrics))
@@ -92,16 +123,10 @@ def record(
             "train_seconds": fitted.seconds,
         }
     )
-    test = prepared.splits["test"]
     label = "synthetic data" if data.synthetic else data.source
     with tempfile.TemporaryDirectory() as tmp:
-        plot = forecast_plot(
-            test,
-            fitted.bundle.predict_prices(test.closes, test.bars),
-            Path(tmp) / "test_forecast.png",
-            f"test period, {label}",
-        )
-        mlflow.log_artifact(str(plot))
+        for plot in report_plots(test, Path(tmp), f"test period, {label}"):
+            mlflow.log_artifact(str(plot), "plots")
     mlflow.log_dict({k: v.to_dict() for k, v in prepared.baselines.items()}, "drift_baseline.json")
     mlflow.log_dict(_ranges(data, prepared), "data_ranges.json")
     return registry.log_bundle(fitted.bundle)
@@ -115,10 +140,18 @@ def _ranges(data: PriceData, prepared: Prepared) -> dict[str, dict[str, str]]:
     }
 
 
+GATE_TOLERANCE = 0.002  # relative: 0.2% worse on one figure is within seed noise
+
+
 def decide_promotion(
     settings: Settings, valid: WindowSet, new_valid: MetricSet, override: bool | None
 ) -> tuple[bool, str]:
-    """Promote when forced, when there is no champion, or when the new model beats it on `valid`."""
+    """Promote when forced, when there is no champion, or when the new model wins on `valid`.
+
+    Winning weighs the distribution and the point alike: on the same validation windows,
+    neither its pinball loss nor its MASE may be more than 0.2% worse than the champion's,
+    and its relative gains on the two must add up to more than zero.
+    """
     if override is not None:
         return override, "forced by --promote" if override else "kept out by --no-promote"
     try:
@@ -131,12 +164,15 @@ def decide_promotion(
             f"champion v{champion.version} reads {champion.window}-close windows, "
             "so it cannot score these",
         )
-    old = score_by_ticker(valid, champion.predict(valid.closes))[OVERALL]
+    old = report_metrics(forecast_windows(champion.forecaster, valid), {})[OVERALL]
+    pinball_gain = 1.0 - float(new_valid.pinball) / float(old.pinball)  # type: ignore[arg-type]
+    mase_gain = 1.0 - new_valid.mase / old.mase
     verdict = (
-        f"validation MASE {new_valid.mase:.4f} vs champion v{champion.version}'s "
-        f"{old.mase:.4f} on the same {old.n} windows"
+        f"validation pinball {new_valid.pinball:.6f} and MASE {new_valid.mase:.4f} vs champion "
+        f"v{champion.version}'s {old.pinball:.6f} and {old.mase:.4f} on the same {old.n} windows"
     )
-    if new_valid.mase < old.mase:
+    wins = min(pinball_gain, mase_gain) >= -GATE_TOLERANCE and pinball_gain + mase_gain > 0.0
+    if wins:
         return True, f"beats the champion: {verdict}"
     return False, f"does not beat the champion, which stays: {verdict}"
 
@@ -176,8 +212,8 @@ def train(
             progress,
             on_epoch,
         )
-        scores = score(fitted.bundle, prepared)
-        model_uri = record(data, settings, prepared, fitted, scores)
+        scores, scored = score(fitted.bundle, prepared, data, settings)
+        model_uri = record(data, settings, prepared, fitted, scores, scored["test"])
         promoted, reason = decide_promotion(
             settings, prepared.splits["valid"], scores["valid"][OVERALL], promote
         )
@@ -195,6 +231,6 @@ def train(
         source=data.source,
         synthetic=data.synthetic,
         ranges={t: {split: ranges[split][t] for split in SPLITS} for t in data.frames},
-        test=scores["test"],
+        metrics=scores["test"],
         validation=scores["valid"],
     )

@@ -7,8 +7,22 @@ from pydantic import BaseModel, Field
 SCHEMA_VERSION = 1
 
 
+class IntervalScores(BaseModel):
+    """Interval and point figures of one forecaster on a set of days (log-return units)."""
+
+    n: int = Field(description="Sessions scored.")
+    coverage_80: float = Field(description="Share of actual returns inside the 80% interval.")
+    coverage_95: float
+    width_80: float = Field(description="Mean width of the 80% interval, in log return.")
+    width_95: float
+    winkler_80: float = Field(description="Mean Winkler score of the 80% interval.")
+    pinball: float = Field(description="Mean pinball loss over the five levels.")
+    mase: float = Field(description="MAE of its point forecast / naive MAE.")
+
+
 class MetricSet(BaseModel):
-    """Model against naive persistence ('tomorrow = today') on exactly the same targets."""
+    """Model against naive persistence ('tomorrow = today') on exactly the same targets, and
+    its intervals beside the three baselines on the same days."""
 
     n: int
     mae: float
@@ -19,6 +33,21 @@ class MetricSet(BaseModel):
     naive_mape: float = Field(description="Percent.")
     mase: float = Field(description="Model MAE / naive MAE; below 1 beats naive.")
     direction_accuracy: float = Field(description="Share of non-flat days whose sign was right.")
+    coverage_80: float | None = None
+    coverage_95: float | None = None
+    width_80: float | None = None
+    width_95: float | None = None
+    winkler_80: float | None = None
+    pinball: float | None = Field(None, description="Mean pinball loss, five levels, log returns.")
+    mase_unshrunk: float | None = Field(
+        None, description="MASE of the network's own location, before shrinking toward naive."
+    )
+    shrink: float | None = Field(
+        None, description="Weight of the network's location in the shipped point (0: naive)."
+    )
+    baselines: dict[str, IntervalScores] = Field(
+        default_factory=dict, description="ewma, empirical and garch on the same days."
+    )
 
 
 class TrainResult(BaseModel):
@@ -34,7 +63,7 @@ class TrainResult(BaseModel):
     source: str
     synthetic: bool
     ranges: dict[str, dict[str, str]] = Field(description="ticker -> split -> 'first..last'.")
-    test: dict[str, MetricSet] = Field(description="ticker (and 'overall') -> test metrics.")
+    metrics: dict[str, MetricSet] = Field(description="ticker (and 'overall') -> test metrics.")
     validation: dict[str, MetricSet]
 
 
@@ -46,4 +75,5 @@ class EvaluationReport(BaseModel):
     synthetic: bool
     start: str
     end: str
+    interval_method: str = Field(description="How the scored intervals were calibrated.")
     metrics: dict[str, MetricSet] = Field(description="ticker (and 'overall') -> metrics.")

@@ -57,7 +57,7 @@ def test_train_json_prints_one_object_with_every_metric() -> None:
     assert payload["model_version"] == "1" and payload["promoted"] is True
     assert payload["run_id"] and payload["synthetic"] is True
     for scope in ("AAA", "overall"):
-        metrics = payload["test"][scope]
+        metrics = payload["metrics"][scope]
         assert {"mae", "rmse", "mape", "naive_mape", "mase", "direction_accuracy"} <= set(metrics)
     assert payload["ranges"]["AAA"]["test"].endswith("2019-12-30")
 
@@ -147,3 +147,52 @@ def test_an_invalid_setting_is_one_line(monkeypatch) -> None:
     assert result.exit_code == 1
     assert "invalid TICKCAST_ settings: model.hidden_size" in result.output
     assert "Traceback" not in result.output
+
+
+LAYOUT = {"n", "coverage_80", "coverage_95", "winkler_80", "pinball", "mase"}
+
+
+def _has_the_shared_layout(payload: dict, tickers: set[str]) -> None:
+    """metrics.<TICKER> and metrics.overall, each with the figures and three baselines."""
+    assert set(payload["metrics"]) == tickers | {"overall"}
+    for figures in payload["metrics"].values():
+        assert set(figures) >= LAYOUT
+        assert set(figures["baselines"]) == {"ewma", "empirical", "garch"}
+        for baseline in figures["baselines"].values():
+            assert set(baseline) >= LAYOUT
+            assert baseline["n"] == figures["n"]  # exactly the same days
+        assert 0 <= figures["coverage_80"] <= figures["coverage_95"] <= 1
+        assert figures["shrink"] is not None and figures["mase_unshrunk"] is not None
+
+
+def test_train_evaluate_and_backtest_share_one_json_layout() -> None:
+    trained = runner.invoke(app, [*TRAIN, "--json"])
+    assert trained.exit_code == 0, trained.output
+    _has_the_shared_layout(json.loads(trained.stdout), {"AAA"})
+    evaluated = runner.invoke(app, evaluate("AAA,BBB", "2020-01-01", "2020-03-31", "--json"))
+    assert evaluated.exit_code == 0, evaluated.output
+    _has_the_shared_layout(json.loads(evaluated.stdout), {"AAA", "BBB"})
+    backtested = runner.invoke(
+        app,
+        [
+            "backtest",
+            "--source",
+            "synthetic",
+            "--tickers",
+            "AAA,BBB",
+            "--start",
+            "2020-01-01",
+            "--end",
+            "2020-03-31",
+            "--engine",
+            "local",
+            "--json",
+        ],
+    )
+    assert backtested.exit_code == 0, backtested.output
+    report = json.loads(backtested.stdout)
+    _has_the_shared_layout(report, {"AAA", "BBB"})
+    # the same model on the same days: evaluate and backtest agree on the points
+    points = json.loads(evaluated.stdout)["metrics"]["AAA"]
+    assert report["metrics"]["AAA"]["n"] == points["n"]
+    assert report["metrics"]["AAA"]["mase"] == pytest.approx(points["mase"], rel=1e-12)

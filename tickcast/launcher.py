@@ -65,7 +65,7 @@ def ensure_champion(settings: Settings, data: PriceData, say: Say) -> None:
     result = train(data, settings, progress=True)
     say(
         f"trained {result.model_name} v{result.model_version}: test MASE "
-        f"{result.test['overall'].mase:.4f} ({result.promotion_reason})"
+        f"{result.metrics['overall'].mase:.4f} ({result.promotion_reason})"
     )
 
 

@@ -53,3 +53,15 @@ def test_the_faust_broker_url_carries_the_fetch_wait() -> None:
     assert url == "tickcast70://a:1;tickcast70://b:2"
     transport = drivers.by_url(url.split(";")[0])
     assert transport.__name__ == "Transport70"
+
+
+def test_exactly_once_reaches_the_faust_app() -> None:
+    """Only for brokers with transactions (Apache Kafka); at-least-once is the default."""
+    import faust
+    from faust.types.enums import ProcessingGuarantee
+
+    kafka = KafkaSettings(bootstrap_servers="a:1", processing_guarantee="exactly_once")
+    app = faust.App("probe", **bus.faust_options(kafka))
+    assert app.conf.processing_guarantee is ProcessingGuarantee.EXACTLY_ONCE
+    default = faust.App("probe2", **bus.faust_options(KafkaSettings(bootstrap_servers="a:1")))
+    assert default.conf.processing_guarantee is ProcessingGuarantee.AT_LEAST_ONCE

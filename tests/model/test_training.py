@@ -33,14 +33,14 @@ def test_train_registers_promotes_and_reloads_by_alias(synthetic) -> None:
 
     assert (result.model_version, result.promoted, result.epochs) == ("1", True, 2)
     assert result.promotion_reason == "no champion yet"
-    assert result.synthetic and set(result.test) == {"AAA", "BBB", "overall"}
-    assert result.test["overall"].n == result.test["AAA"].n + result.test["BBB"].n
+    assert result.synthetic and set(result.metrics) == {"AAA", "BBB", "overall"}
+    assert result.metrics["overall"].n == result.metrics["AAA"].n + result.metrics["BBB"].n
 
     predictor = Predictor.load(settings)  # a fresh object, by the champion alias
     assert (predictor.name, predictor.version) == ("tickcast-lstm", "1")
     assert "champion" in predictor.aliases
     assert predictor.params["hidden_size"] == "8"
-    assert predictor.metrics["test_mase"] == pytest.approx(result.test["overall"].mase)
+    assert predictor.metrics["test_mase"] == pytest.approx(result.metrics["overall"].mase)
     assert set(predictor.bundle.baselines) == {"AAA", "BBB", "overall"}
     closes = data.frames["AAA"]["close"].to_numpy()
     windows = np.stack([closes[i : i + 60] for i in range(5)])
@@ -69,6 +69,14 @@ def test_mlflow_run_holds_params_metrics_plot_and_baseline(synthetic) -> None:
         "naive_mape",
         "mase",
         "direction_accuracy",
+        "coverage_80",
+        "coverage_95",
+        "winkler_80",
+        "pinball",
+        "pinball_ewma",
+        "pinball_empirical",
+        "pinball_garch",
+        "coverage_80_garch",
     ):
         assert f"test_{key}" in metrics and f"test_{key}/AAA" in metrics
     assert metrics["test_mase"] == pytest.approx(metrics["test_mae"] / metrics["test_naive_mae"])
@@ -79,7 +87,14 @@ def test_mlflow_run_holds_params_metrics_plot_and_baseline(synthetic) -> None:
     artifacts = {
         a.path for a in MlflowClient(settings.mlflow.tracking_uri).list_artifacts(result.run_id)
     }
-    assert {"test_forecast.png", "drift_baseline.json", "data_ranges.json"} <= artifacts
+    assert {"plots", "drift_baseline.json", "data_ranges.json"} <= artifacts
+    plots = {
+        a.path
+        for a in MlflowClient(settings.mlflow.tracking_uri).list_artifacts(result.run_id, "plots")
+    }
+    assert plots == {
+        f"plots/{t}.{kind}.png" for t in ("AAA", "BBB") for kind in ("fan", "reliability")
+    }
     baseline = mlflow.artifacts.load_dict(f"{run.info.artifact_uri}/drift_baseline.json")
     assert baseline["AAA"]["n"] > 100 and baseline["overall"]["std"] > 0
 
@@ -89,15 +104,15 @@ def test_training_learns_a_real_signal(settings_factory) -> None:
     settings = settings_factory(max_epochs=15, patience=5, hidden_size=16)
     data = price_data({"AR": ar1_frame(n=1200, phi=0.6, seed=1)})
     result = train(data, settings, progress=False)
-    assert result.test["overall"].mase < 0.9
-    assert result.test["overall"].direction_accuracy > 0.6
+    assert result.metrics["overall"].mase < 0.9
+    assert result.metrics["overall"].direction_accuracy > 0.6
 
 
 def test_same_seed_gives_same_metrics(synthetic) -> None:
     settings, data = synthetic
     first = train(data, settings, progress=False)
     second = train(data, settings, progress=False, promote=False)
-    assert first.test == second.test and first.best_val_loss == second.best_val_loss
+    assert first.metrics == second.metrics and first.best_val_loss == second.best_val_loss
 
 
 def test_worse_model_does_not_take_the_alias(settings_factory) -> None:

@@ -11,6 +11,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from schemas.metrics import MetricSet
 from tickcast.cli.common import (
     DATE_FORMATS,
     Source,
@@ -24,6 +25,7 @@ from tickcast.cli.common import (
     setup_logging,
     user_errors,
 )
+from tickcast.cli.tables import metrics_table
 
 
 class Engine(StrEnum):
@@ -32,27 +34,20 @@ class Engine(StrEnum):
 
 
 def summary(report: dict) -> Table:
+    """The figures table every report shares, plus the backtest's own: DM and alerts."""
     label = " [yellow](synthetic data)[/yellow]" if report["synthetic"] else ""
-    table = Table(
-        title=f"Backtest {report['start']}..{report['end']}, {report['engine']} engine{label}"
+    metrics = {ticker: MetricSet.model_validate(m) for ticker, m in report["metrics"].items()}
+    table = metrics_table(
+        f"Backtest {report['start']}..{report['end']}, {report['engine']} engine, "
+        f"{report['interval_method']} intervals{label}",
+        metrics,
     )
-    for column in ("ticker", "n", "MAPE %", "naive MAPE %", "MASE", "direction", "DM p", "alerts"):
-        table.add_column(column, justify="left" if column == "ticker" else "right")
-    for ticker, m in report["metrics"].items():
-        table.add_row(
-            ticker,
-            str(m["n"]),
-            f"{m['mape']:.3f}",
-            f"{m['naive_mape']:.3f}",
-            f"{m['mase']:.4f}",
-            f"{m['direction_accuracy']:.1%}",
-            f"{m['dm_pvalue']:.3f}",
-            str(m["drift_alerts"]),
-            style="bold" if ticker == "overall" else None,
-        )
-    table.caption = (
-        f"model {report['model']}; MASE < 1 beats naive; DM p < 0.05: unlikely to be chance"
+    extras = ", ".join(
+        f"{t} DM p {m['dm_pvalue']:.3f} ({m['drift_alerts']} drift, "
+        f"{m['performance_alerts']} performance alerts)"
+        for t, m in report["metrics"].items()
     )
+    table.caption = f"model {report['model']}. {extras}. " + (table.caption or "")
     return table
 
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 import typer
-from rich.table import Table
 
 from core.config import Settings
 from producers.calendar import sessions_before
-from schemas.metrics import MetricSet
 from tickcast.cli.common import (
     DATE_FORMATS,
     End,
@@ -26,31 +24,16 @@ from tickcast.cli.common import (
     setup_logging,
     user_errors,
 )
+from tickcast.cli.tables import metrics_table
 
 LOOKBACK_MARGIN = 10  # extra sessions loaded before a range, for gaps in the data
 
 
-def metrics_table(title: str, metrics: dict[str, MetricSet]) -> Table:
-    table = Table(title=title)
-    for column in ("ticker", "n", "MAE", "RMSE", "MAPE %", "naive MAPE %", "MASE", "direction"):
-        table.add_column(column, justify="left" if column == "ticker" else "right")
-    for ticker, m in metrics.items():
-        style = "bold" if ticker == "overall" else None
-        table.add_row(
-            ticker,
-            str(m.n),
-            f"{m.mae:.4f}",
-            f"{m.rmse:.4f}",
-            f"{m.mape:.3f}",
-            f"{m.naive_mape:.3f}",
-            f"{m.mase:.4f}",
-            f"{m.direction_accuracy:.1%}",
-            style=style,
-        )
-    table.caption = (
-        "MASE = model MAE / naive ('tomorrow = today') MAE on the same days; < 1 beats naive."
-    )
-    return table
+def history_start(cfg: Settings, first: date | None, window: int) -> date | None:
+    """Where data must start: a full window before `first`, and the baselines' history."""
+    if first is None:
+        return None
+    return sessions_before(first, max(window + LOOKBACK_MARGIN, cfg.data.baseline_history))
 
 
 def champion_version(cfg: Settings) -> str | None:
@@ -131,7 +114,7 @@ def train(
         typer.echo(result.model_dump_json(indent=2))
         return
     label = " [yellow](synthetic data)[/yellow]" if result.synthetic else ""
-    out.print(metrics_table(f"Test metrics{label}", result.test))
+    out.print(metrics_table(f"Test metrics{label}", result.metrics))
     verdict = "Promoted" if result.promoted else "Not promoted"
     out.print(
         f"{result.model_name} v{result.model_version} (run {result.run_id}), "
@@ -164,12 +147,14 @@ def evaluate(
     first, last = as_date(start), as_date(end)
     with user_errors():
         predictor = Predictor.load(cfg, model)
-        load_from = sessions_before(first, predictor.window + LOOKBACK_MARGIN) if first else None
-        data = load(cfg, source, tickers, load_from, last)
+        data = load(cfg, source, tickers, history_start(cfg, first, predictor.window), last)
         report = run_evaluation(predictor, data, first, last)
     if as_json:
         typer.echo(report.model_dump_json(indent=2))
         return
     label = " [yellow](synthetic data)[/yellow]" if report.synthetic else ""
-    title = f"{report.model_name} v{report.model_version}, {report.start}..{report.end}{label}"
+    title = (
+        f"{report.model_name} v{report.model_version}, {report.start}..{report.end}, "
+        f"{report.interval_method} intervals{label}"
+    )
     out.print(metrics_table(title, report.metrics))

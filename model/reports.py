@@ -1,0 +1,120 @@
+"""The figures every report gives (train, evaluate and backtest), per ticker and overall, on
+exactly the same days for the model and for the three interval baselines.
+
+Each scored day brings the last close, the actual next close, the shipped point forecast,
+the network's unshrunk location and the quantiles of the next log return. The baselines are
+forecast from each ticker's own price history, fitted up to `fit_until`, for the same days.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from core.errors import InputError
+from model.baselines import BASELINES, baseline_forecasts
+from model.features import returns_to_prices
+from model.intervals import LEVELS, interval_figures
+from model.metrics import score
+from schemas.metrics import IntervalScores, MetricSet
+
+OVERALL = "overall"
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One row per forecast whose actual close is known."""
+
+    ticker: np.ndarray  # N, str
+    target_date: np.ndarray  # N, datetime64[D]
+    last: np.ndarray  # N
+    actual: np.ndarray  # N
+    point: np.ndarray  # N, the shipped next-close forecast
+    location: np.ndarray  # N, the network's own next log return, before shrinking
+    quantiles: np.ndarray  # N x len(LEVELS), next log return
+
+    def __len__(self) -> int:
+        return len(self.actual)
+
+    def take(self, mask: np.ndarray) -> Scored:
+        return Scored(*(getattr(self, f)[mask] for f in self.__dataclass_fields__))
+
+    def tickers(self) -> list[str]:
+        return list(dict.fromkeys(self.ticker.tolist()))
+
+
+def baselines_for(
+    scored: Scored, frames: dict[str, pd.DataFrame], fit_until: dict[str, date]
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """name -> (N x levels quantiles, N point returns) of each baseline, row for row.
+
+    Each ticker's baselines are fitted on its returns up to `fit_until[ticker]` and forecast
+    every scored target from the returns before it.
+    """
+    out = {
+        name: (np.full_like(scored.quantiles, np.nan), np.full(len(scored), np.nan))
+        for name in BASELINES
+    }
+    for ticker in scored.tickers():
+        frame = frames[ticker]
+        dates = frame["date"].to_numpy().astype("datetime64[D]")
+        returns = np.diff(np.log(frame["close"].to_numpy(dtype=np.float64)))
+        rows = np.flatnonzero(scored.ticker == ticker)
+        # return j ends at frame row j + 1
+        targets = np.searchsorted(dates, scored.target_date[rows]) - 1
+        fit_end = (
+            int(np.searchsorted(dates, np.datetime64(fit_until[ticker], "D"), side="right")) - 1
+        )
+        if np.any(dates[targets + 1] != scored.target_date[rows]):
+            raise InputError(f"{ticker}: a scored target date is missing from the price data")
+        order = np.argsort(targets)
+        forecasts = baseline_forecasts(returns, fit_end, targets[order], LEVELS)
+        for name, forecast in forecasts.items():
+            out[name][0][rows[order]] = forecast.quantiles
+            out[name][1][rows[order]] = forecast.point
+    return out
+
+
+def _interval(scored: Scored, point: np.ndarray, quantiles: np.ndarray) -> IntervalScores:
+    return IntervalScores(**interval_figures(scored.last, scored.actual, point, quantiles))
+
+
+def _row(
+    scored: Scored, baselines: dict[str, tuple[np.ndarray, np.ndarray]], shrink: float | None
+) -> MetricSet:
+    accuracy = score(scored.last, scored.actual, scored.point)
+    unshrunk = returns_to_prices(scored.last, scored.location)
+    naive_mae = accuracy.naive_mae
+    intervals = _interval(scored, scored.point, scored.quantiles)
+    return MetricSet(
+        **accuracy.model_dump(exclude_none=True, exclude={"baselines"}),
+        **intervals.model_dump(exclude={"n", "mase"}),
+        mase_unshrunk=float(np.mean(np.abs(scored.actual - unshrunk)) / naive_mae)
+        if naive_mae > 0
+        else None,
+        shrink=shrink,
+        baselines={
+            name: _interval(scored, returns_to_prices(scored.last, point), quantiles)
+            for name, (quantiles, point) in baselines.items()
+        },
+    )
+
+
+def report_metrics(
+    scored: Scored,
+    baselines: dict[str, tuple[np.ndarray, np.ndarray]],
+    shrink: float | None = None,
+) -> dict[str, MetricSet]:
+    """Per ticker, then 'overall' pooled over every scored day; baselines on the same rows."""
+    if not len(scored):
+        raise InputError("no forecast has its actual close in this range")
+    result = {}
+    for ticker in scored.tickers():
+        mask = scored.ticker == ticker
+        part = {name: (q[mask], p[mask]) for name, (q, p) in baselines.items()}
+        result[ticker] = _row(scored.take(mask), part, shrink)
+    result[OVERALL] = _row(scored, baselines, shrink)
+    return result
