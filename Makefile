@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 SOURCE ?=
 TICKERS ?=
 
-.PHONY: up install browser test lint format bench bench-stream bench-api bench-backtest bench-drift schemas clean
+.PHONY: up install browser test lint format bench bench-stream bench-api bench-backtest bench-drift bench-intervals schemas clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,9 @@ bench-backtest: install
 
 bench-drift: install
 	$(BIN)/python benchmarks/drift.py
+
+bench-intervals: install
+	$(BIN)/python benchmarks/intervals.py
 
 schemas: install
 	$(BIN)/tickcast schemas

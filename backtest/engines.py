@@ -52,8 +52,13 @@ def run_local(
     settings: Settings,
     states: dict[str, TickerState] | None = None,
     progress: Progress | None = None,
+    first_offset: int = 0,
 ) -> Replay:
-    """The worker's own batch code, in-process, in batches of the worker's size."""
+    """The worker's own batch code, in-process, in batches of the worker's size.
+
+    Messages get offsets from `first_offset` on, as one partition would: a replay that goes
+    on from `states` must continue past the offsets they have seen.
+    """
     started = time.perf_counter()
     states = {} if states is None else states
     replay = Replay()
@@ -62,7 +67,13 @@ def run_local(
     for first in range(0, len(ticks), size):
         chunk = ticks[first : first + size]
         batch = [
-            Incoming(t.ticker.encode(), t.model_dump_json().encode(), "backtest", 0, first + i)
+            Incoming(
+                t.ticker.encode(),
+                t.model_dump_json().encode(),
+                "backtest",
+                0,
+                first_offset + first + i,
+            )
             for i, t in enumerate(chunk)
         ]
         result = process_batch(

@@ -54,7 +54,7 @@ def walk_forward(
     days = sorted({t.date for t in ticks if request.start <= t.date <= request.end})
     starts = days[:: request.retrain_every]
     states: dict[str, TickerState] = {}
-    replay, versions = Replay(), []
+    replay, versions, offset = Replay(), [], 0
     for k, block_start in enumerate(starts):
         block_end = starts[k + 1] if k + 1 < len(starts) else None
         history = PriceData(
@@ -75,8 +75,10 @@ def walk_forward(
             for t in ticks
             if (k == 0 or t.date >= block_start) and (block_end is None or t.date < block_end)
         ]
-        part = run_local(block, predictor.forecaster, settings, states)
+        part = run_local(block, predictor.forecaster, settings, states, first_offset=offset)
+        offset += len(block)
         replay.forecasts += part.forecasts
+        replay.scores += part.scores
         replay.alerts += part.alerts
         replay.seconds += part.seconds
         if progress:

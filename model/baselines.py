@@ -132,10 +132,12 @@ def baseline_forecasts(
     fit_end: int,
     targets: np.ndarray,
     levels: Sequence[float] = LEVELS,
+    names: Sequence[str] = BASELINES,
 ) -> dict[str, BaselineForecast]:
-    """The three baselines' forecasts of returns[j] for each target j, from returns[:j] only.
+    """The baselines' forecasts of returns[j] for each target j, from returns[:j] only.
 
     returns[:fit_end] is the training split: the only data used to fit or initialise.
+    `names` picks which of the three to compute.
     """
     returns = np.asarray(returns, dtype=np.float64)
     targets = np.asarray(targets)
@@ -144,8 +146,9 @@ def baseline_forecasts(
     targets = targets.astype(np.int64)
     _check(returns, int(fit_end), targets)
     taus = np.asarray(levels, dtype=np.float64)
-    return {
-        "ewma": _ewma(returns, int(fit_end), targets, stats.norm.ppf(taus)),
-        "empirical": _empirical(returns, targets, taus),
-        "garch": _garch(returns, int(fit_end), targets, taus),
+    build = {
+        "ewma": lambda: _ewma(returns, int(fit_end), targets, stats.norm.ppf(taus)),
+        "empirical": lambda: _empirical(returns, targets, taus),
+        "garch": lambda: _garch(returns, int(fit_end), targets, taus),
     }
+    return {name: build[name]() for name in names}

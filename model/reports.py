@@ -8,6 +8,7 @@ forecast from each ticker's own price history, fitted up to `fit_until`, for the
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import date
 
@@ -22,6 +23,8 @@ from model.metrics import score
 from schemas.metrics import IntervalScores, MetricSet
 
 OVERALL = "overall"
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -71,8 +74,14 @@ def baselines_for(
         if np.any(dates[targets + 1] != scored.target_date[rows]):
             raise InputError(f"{ticker}: a scored target date is missing from the price data")
         order = np.argsort(targets)
-        forecasts = baseline_forecasts(returns, fit_end, targets[order], LEVELS)
-        for name, forecast in forecasts.items():
+        for name in BASELINES:
+            try:
+                [forecast] = baseline_forecasts(
+                    returns, fit_end, targets[order], LEVELS, (name,)
+                ).values()
+            except InputError as exc:  # e.g. GARCH on a short history: left out, not fatal
+                logger.warning("%s: no %s baseline (%s)", ticker, name, exc)
+                continue
             out[name][0][rows[order]] = forecast.quantiles
             out[name][1][rows[order]] = forecast.point
     return out

@@ -16,6 +16,10 @@ logger = logging.getLogger(__name__)
 MESSAGES_IN = Counter("tickcast_messages_in_total", "Price messages read from the prices topic.")
 FORECASTS_OUT = Counter("tickcast_forecasts_out_total", "Forecasts sent to the forecasts topic.")
 DUPLICATES = Counter("tickcast_duplicates_total", "Exact duplicate closes ignored.")
+REDELIVERED = Counter(
+    "tickcast_redelivered_total",
+    "Messages Kafka delivered again after a restart, whose effects were already applied.",
+)
 DLQ = Counter("tickcast_dlq_total", "Messages sent to the dead-letter topic.")
 DRIFT_ALERTS = Counter(
     "tickcast_drift_alerts_total",
@@ -60,6 +64,7 @@ def record_batch(result: BatchResult, size: int, seconds: float) -> None:
     MESSAGES_IN.inc(size)
     FORECASTS_OUT.inc(len(result.forecasts))
     DUPLICATES.inc(result.duplicates)
+    REDELIVERED.inc(result.redelivered)
     DLQ.inc(len(result.dead_letters))
     SCORES_OUT.inc(len(result.scores))
     EXPIRED.inc(result.expired)

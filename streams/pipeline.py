@@ -41,7 +41,8 @@ class BatchResult:
     dead_letters: list[DeadLetter] = field(default_factory=list)
     states: dict[str, TickerState] = field(default_factory=dict)  # changed tickers only
     accepted: int = 0
-    duplicates: int = 0
+    duplicates: int = 0  # a close the window already holds, sent again by a producer
+    redelivered: int = 0  # a message at or before the ticker's last offset: Kafka redelivery
     expired: int = 0  # forecasts whose target date passed without its close: never scored
 
 
@@ -113,11 +114,16 @@ def process_batch(
         except BadMessage as exc:
             result.dead_letters.append(dead_letter(message, str(exc)))
             continue
+        state = states.get(tick.ticker) or lookup(tick.ticker)
+        if state.seen(message.partition, message.offset):
+            result.redelivered += 1  # its effects are already in the state: nothing again
+            continue
+        state = replace(state, position=(message.partition, message.offset))
+        states[tick.ticker] = state
         if tick.close > limit:
             reason = f"close {tick.close:g} is above the plausible {limit:g}"
             result.dead_letters.append(dead_letter(message, reason))
             continue
-        state = states.get(tick.ticker) or lookup(tick.ticker)
         window, outcome = apply_close(state.window, tick.date, tick.close, capacity, _bar(tick))
         if outcome is Outcome.DUPLICATE:
             result.duplicates += 1

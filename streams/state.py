@@ -96,6 +96,16 @@ class TickerState:
     history: ScoreHistory = field(default_factory=ScoreHistory)
     skill: DriftState = field(default_factory=DriftState)
     coverage: DriftState = field(default_factory=DriftState)
+    position: tuple[int, int] | None = None  # (partition, offset) of the last message applied
+
+    def seen(self, partition: int, offset: int) -> bool:
+        """Whether this message was applied already: Kafka redelivers after a crash, from the
+        last committed offset, and a ticker's messages all come from one partition."""
+        return (
+            self.position is not None
+            and self.position[0] == partition
+            and offset <= self.position[1]
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -106,6 +116,7 @@ class TickerState:
             "history": {"version": self.history.version, "rows": self.history.rows},
             "skill": self.skill.to_json(),
             "coverage": self.coverage.to_json(),
+            "position": list(self.position) if self.position else None,
         }
 
     @classmethod
@@ -130,4 +141,5 @@ class TickerState:
             ),
             skill=DriftState.from_json(data.get("skill")),
             coverage=DriftState.from_json(data.get("coverage")),
+            position=tuple(data["position"]) if data.get("position") else None,  # type: ignore[arg-type]
         )

@@ -37,8 +37,9 @@ def _tick(ticker: str, day: date, close: float) -> bytes:
     return PriceTick(ticker=ticker, date=day, close=close, source="test").model_dump_json().encode()
 
 
-def _incoming(items: list[tuple[bytes | None, bytes | None]]) -> list[Incoming]:
-    return [Incoming(k, v, "prices", i % 3, 1000 + i) for i, (k, v) in enumerate(items)]
+def _incoming(items: list[tuple[bytes | None, bytes | None]], start: int = 1000) -> list[Incoming]:
+    """Messages as they come off partition 1 of `prices`, from offset `start` on."""
+    return [Incoming(k, v, "prices", 1, start + i) for i, (k, v) in enumerate(items)]
 
 
 @pytest.fixture(scope="module")
@@ -148,20 +149,20 @@ def _valid(series, i: int) -> tuple[bytes, bytes]:
 
 @pytest.mark.parametrize(("key", "value", "reason"), [c[1:] for c in BAD], ids=[c[0] for c in BAD])
 def test_bad_message_goes_to_dlq_between_valid_ones(predictor, series, held, key, value, reason):
-    batch = _incoming([_valid(series, 65), (key, value), _valid(series, 66)])
+    batch = _incoming([_valid(series, 65), (key, value), _valid(series, 66)], start=2000)
     result = process_batch(batch, lambda t: held.get(t, TickerState()), predictor, WINDOW, RULES)
     assert [f.as_of for f in result.forecasts] == [DAYS[65], DAYS[66]]
     assert result.accepted == 2 and result.duplicates == 0
     [letter] = result.dead_letters
     assert reason in letter.error
-    assert (letter.source_topic, letter.partition, letter.offset) == ("prices", 1, 1001)
+    assert (letter.source_topic, letter.partition, letter.offset) == ("prices", 1, 2001)
     assert letter.key == (key.decode() if key is not None else None)
     assert letter.payload == (value or b"").decode()
     assert result.states["AAA"].window.dates[-1] == DAYS[66]
 
 
 def test_exact_duplicate_is_counted_not_forecast_nor_dead(predictor, series, held):
-    batch = _incoming([_valid(series, i) for i in (64, 30, 65, 65)])
+    batch = _incoming([_valid(series, i) for i in (64, 30, 65, 65)], start=2000)
     result = process_batch(batch, lambda t: held.get(t, TickerState()), predictor, WINDOW, RULES)
     assert result.duplicates == 3
     assert result.dead_letters == []
@@ -174,7 +175,7 @@ def test_all_bad_kinds_interleaved_with_valid_messages(predictor, series, held):
     for n, (_, key, value, _) in enumerate(BAD):
         items += [_valid(series, 65 + n), (key, value), _valid(series, 64 + n)]  # last is a dup
         valid_days.append(DAYS[65 + n])
-    batch = _incoming(items)
+    batch = _incoming(items, start=2000)
     forecasts, _, dead, duplicates, states = _replay(batch, predictor, [4, 9], dict(held))
     assert [f.as_of for f in forecasts] == valid_days
     assert duplicates == len(BAD)
@@ -233,8 +234,20 @@ def test_the_table_keeps_more_closes_than_the_model_reads(predictor, series):
 
 
 def test_an_implausible_close_goes_to_the_dlq(predictor, series, held):
-    batch = _incoming([_valid(series, 65), (b"AAA", _tick("AAA", DAYS[66], 2e7))])
+    batch = _incoming([_valid(series, 65), (b"AAA", _tick("AAA", DAYS[66], 2e7))], start=2000)
     result = process_batch(batch, lambda t: held.get(t, TickerState()), predictor, WINDOW, RULES)
     assert [f.as_of for f in result.forecasts] == [DAYS[65]]
     [letter] = result.dead_letters
     assert "close 2e+07 is above the plausible 1e+07" in letter.error
+
+
+def test_a_redelivered_batch_changes_nothing_and_sends_nothing(predictor, series):
+    """Kafka redelivers from the last committed offset after a crash: its effects are in the
+    state already, so even closes older than the window are neither forecast nor dead."""
+    messages = _messages(series)
+    *_, states = _replay(messages, predictor, [50])
+    again = process_batch(messages, lambda t: states[t], predictor, WINDOW, RULES)
+    assert again.redelivered == len(messages)
+    assert (again.forecasts, again.dead_letters, again.alerts, again.scores) == ([], [], [], [])
+    assert again.duplicates == 0
+    assert {t: s.window for t, s in again.states.items()} == {}  # nothing to write back

@@ -36,12 +36,16 @@ def forecaster(version: str = "1", **settings: object) -> Forecaster:
     )
 
 
-def messages(prices: np.ndarray, days: list[date], bars: bool = False) -> list[Incoming]:
+def messages(
+    prices: np.ndarray, days: list[date], bars: bool = False, start: int = 0
+) -> list[Incoming]:
+    """One ticker's closes as they come off partition 0, from offset `start` on."""
     ticks = []
     for price, day in zip(prices, days, strict=True):
         bar = {"open": price * 0.999, "high": price * 1.01, "low": price * 0.99} if bars else {}
         tick = PriceTick(ticker="AAA", date=day, close=float(price), source="test", **bar)
-        ticks.append(Incoming(b"AAA", tick.model_dump_json().encode(), "prices", 0, len(ticks)))
+        offset = start + len(ticks)
+        ticks.append(Incoming(b"AAA", tick.model_dump_json().encode(), "prices", 0, offset))
     return ticks
 
 
@@ -136,7 +140,8 @@ def test_a_model_swap_restarts_calibration_and_the_rolling_figures() -> None:
     prices = closes(90)
     _, state = replay(messages(prices[:80], DAYS[:80]), forecaster("1"))
     assert state.calibration.version == "1" and state.history.version == "1"
-    second, after = replay(messages(prices[80:], DAYS[80:90]), forecaster("2"), state=state)
+    later = messages(prices[80:], DAYS[80:90], start=80)
+    second, after = replay(later, forecaster("2"), state=state)
     assert [f.model_version for f in second.forecasts] == ["2"] * 10
     # The v1 forecast of DAYS[79] is still scored with the first close; then v2 starts afresh.
     assert [s.model_version for s in second.scores] == ["1"] + ["2"] * 9
