@@ -16,6 +16,7 @@ the baselines are fitted on everything before 2024.
 from __future__ import annotations
 
 import asyncio
+import statistics
 import time
 from datetime import date
 from pathlib import Path
@@ -56,7 +57,8 @@ from streams.pipeline import BatchResult, Incoming, process_batch
 from streams.state import TickerState
 
 OUT = Path(__file__).resolve().parent / "out"
-SHIFT_AT, ROLLING = 300, 40  # the volatility doubles after 300 sessions; coverage over 40
+SHIFT_AT, ROLLING = 300, 40
+REPLAY_PAIRS = 3  # the volatility doubles after 300 sessions; coverage over 40
 
 
 def coverage_rows(report: Report, label: str, metrics: dict[str, MetricSet]) -> None:
@@ -284,12 +286,18 @@ def main() -> None:
         coverage_rows(report, "2024 ACI (the stream, local engine)", stream)
         mase_rows(report, evaluation.metrics)
         online_calibration(report, predictor)
-        off = replay_rate(settings, args.data, scoring=False)
-        on = replay_rate(settings, args.data, scoring=True)
+        # Alternating pairs, medians: one replay moves by 10-20% with the machine's load.
+        pairs = [
+            (replay_rate(settings, args.data, False), replay_rate(settings, args.data, True))
+            for _ in range(REPLAY_PAIRS)
+        ]
+        off = statistics.median(p[0] for p in pairs)
+        on = statistics.median(p[1] for p in pairs)
         report.add(
-            "stream replay with scoring on, 5 tickers 2018-2024",
+            f"stream replay with scoring on, 5 tickers 2018-2024 (median of {REPLAY_PAIRS})",
             f"{on:,.0f} forecasts/s",
-            f"scoring off {off:,.0f}/s; goal >= 80% of it ({on / off:.0%})",
+            f"scoring off {off:,.0f}/s; goal >= 80% of it ({on / off:.0%}); "
+            f"runs: {', '.join(f'{b:,.0f}/{a:,.0f}' for a, b in pairs)}",
             on >= 0.8 * off,
         )
     report.print()

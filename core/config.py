@@ -65,9 +65,9 @@ class Hyperparameters(BaseModel, frozen=True):
         0.15, gt=0.0, lt=1.0, description="Share that validates; the rest tests."
     )
     head: Literal["student_t", "quantile"] = Field(
-        "student_t",
-        description="How the next return's distribution is trained: a Student-t likelihood, "
-        "or five quantiles with the pinball loss.",
+        "quantile",
+        description="How the next return's distribution is trained: five quantiles with the "
+        "pinball loss, or a Student-t likelihood (README, 'Choosing the head').",
     )
     close_only_share: float = Field(
         0.2, ge=0.0, le=1.0, description="Training windows read without open, high and low."

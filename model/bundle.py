@@ -10,6 +10,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,11 @@ class Calibration:
 
     def spread(self, ranged: bool) -> float:
         """Std of the residuals: scale times this is the predicted std of the return."""
-        return float(np.std(self.scores(ranged), ddof=1))
+        return self._spreads[ranged]
+
+    @cached_property
+    def _spreads(self) -> dict[bool, float]:
+        return {kind: float(np.std(self.scores(kind), ddof=1)) for kind in (True, False)}
 
     def to_dict(self) -> dict[str, Any]:
         return {

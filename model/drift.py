@@ -123,7 +123,7 @@ def ks_statistic(returns: np.ndarray, baseline: ReturnBaseline, alpha: float) ->
 def volatility_ratio(
     returns: np.ndarray, baseline: ReturnBaseline, low: float, high: float
 ) -> DriftStatistic:
-    deviations = returns - returns.mean()
+    deviations = returns - float(returns.sum()) / returns.size  # not .mean(): per forecast
     std = math.sqrt(float(deviations @ deviations) / (returns.size - 1))
     ratio = std / baseline.std
     return DriftStatistic(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -124,10 +125,14 @@ class Forecaster:
     def validate(self, windows: Any) -> np.ndarray:
         return validate_windows(windows, self.window, self.settings.max_price)
 
-    @property
+    @cached_property
     def levels(self) -> np.ndarray:
         """The five standard quantile levels, and any others the settings add, sorted."""
         return np.array(sorted({*LEVELS, *self.settings.extra_levels}))
+
+    @cached_property
+    def level_keys(self) -> list[str]:
+        return [level_key(level) for level in self.levels]
 
     def _bars(self, inputs: Sequence[WindowInput]) -> np.ndarray | None:
         if all(item.bars is None for item in inputs):
@@ -154,13 +159,19 @@ class Forecaster:
         """Close and return quantiles at the nominal levels' keys, computed at `levels`."""
         z = conformal_quantile(self._calibration().scores(ranged), levels)
         returns = non_crossing(point + scale * np.asarray(z))
-        keys = [level_key(level) for level in self.levels]
+        keys = self.level_keys
         closes = (last * np.exp(returns)).tolist()
         return dict(zip(keys, closes, strict=True)), dict(zip(keys, returns.tolist(), strict=True))
 
-    def forecast(self, inputs: Sequence[WindowInput]) -> list[Prediction]:
+    def forecast(
+        self, inputs: Sequence[WindowInput], *, intervals: bool = True
+    ) -> list[Prediction]:
         """Validate every window, forecast all in one pass, date them, assess drift, and give
-        each split conformal quantiles (the stream then moves them with `at_levels`)."""
+        each split conformal quantiles.
+
+        The stream reads each forecast's quantiles at its ticker's adaptive levels instead
+        (`at_levels`, in message order), so it asks for none here (`intervals=False`).
+        """
         calibration = self._calibration()
         closes = self.validate([item.closes for item in inputs])
         distribution = self.bundle.predict_distribution(closes, self._bars(inputs))
@@ -172,7 +183,11 @@ class Forecaster:
         for i, item in enumerate(inputs):
             ranged, scale = bool(distribution.ranged[i]), float(distribution.scale[i])
             last = float(closes[i, -1])
-            quantiles, returns = self._quantiles(float(points[i]), scale, ranged, last, self.levels)
+            quantiles, returns = (
+                self._quantiles(float(points[i]), scale, ranged, last, self.levels)
+                if intervals
+                else ({}, {})
+            )
             predictions.append(
                 Prediction(
                     ticker=item.ticker,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 from core.errors import InputError
 from schemas.metrics import MetricSet
@@ -89,13 +89,17 @@ def diebold_mariano(
         raise InputError(f"the Diebold-Mariano test needs at least 3 paired errors; got {a.size}")
     d = np.abs(a) ** power - np.abs(b) ** power
     n = d.size
-    variance = float(np.mean((d - d.mean()) ** 2))  # gamma_0, divided by n
+    mean = float(d.sum()) / n  # sums, not np.mean: the stream runs this on every scored close
+    deviations = d - mean
+    variance = float(deviations @ deviations) / n  # gamma_0, divided by n
     if variance == 0.0:
         return DieboldMariano(0.0, 1.0, n)
-    dm = float(d.mean()) / math.sqrt(variance / n)
+    dm = mean / math.sqrt(variance / n)
     h = 1
     correction = math.sqrt((n + 1 - 2 * h + h * (h - 1) / n) / n)
     statistic = dm * correction
+    # special.stdtr is Student t's CDF without scipy.stats' machinery: the stream tests every
+    # scored close, and this is the same number at a fraction of the cost.
     if alternative == "greater":
-        return DieboldMariano(statistic, float(stats.t.sf(statistic, df=n - 1)), n)
-    return DieboldMariano(statistic, float(2 * stats.t.sf(abs(statistic), df=n - 1)), n)
+        return DieboldMariano(statistic, float(special.stdtr(n - 1, -statistic)), n)
+    return DieboldMariano(statistic, float(2 * special.stdtr(n - 1, -abs(statistic))), n)

@@ -145,7 +145,9 @@ def process_batch(
                 )
             )
         accepted.append((tick, index))
-    predictions = forecaster.forecast(pending) if pending else []
+    # With scoring, each forecast's quantiles are read at its ticker's ACI levels below.
+    scoring = forecaster.settings.scoring
+    predictions = forecaster.forecast(pending, intervals=not scoring) if pending else []
     # Settling runs in message order (windows are already final; nothing else was touched
     # above), so a batch replayed whole or one close at a time gives the same outputs.
     for tick, index in accepted:

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -13,7 +16,7 @@ from model.intervals import INTERVALS, LEVELS, binomial_band, pinball
 from model.metrics import diebold_mariano
 from schemas.drift import DriftStatistic
 from schemas.messages import ForecastScore, RollingScores
-from streams.state import Outstanding, ScoreHistory, ScoreRow
+from streams.state import Outstanding, ScoreRow
 
 ROLLING = (20, 60)  # sessions of the rolling figures on every score
 IDS = uuid.UUID("5b0c6a8e-6f2e-4c5e-9b7a-3f1d2c4b5a60")  # namespace of tickcast's message ids
@@ -34,20 +37,29 @@ def alert_id(
     return uuid.uuid5(IDS, f"alert|{ticker}|{as_of}|{kind}|{reason}|{state}|{version}").hex
 
 
-def _at(levels: tuple[float, ...], level: float) -> int:
-    return min(range(len(levels)), key=lambda i: abs(levels[i] - level))
+@lru_cache(maxsize=64)
+def _positions(levels: tuple[float, ...]) -> dict[str, int | list[int]]:
+    """Where the interval bounds and the five standard levels sit among `levels`."""
+
+    def at(level: float) -> int:
+        return min(range(len(levels)), key=lambda i: abs(levels[i] - level))
+
+    places: dict[str, int | list[int]] = {
+        f"{name}{side}": at(bound)
+        for name, bounds in INTERVALS.items()
+        for side, bound in zip(("low", "high"), bounds, strict=True)
+    }
+    places["five"] = [at(level) for level in LEVELS]
+    return places
 
 
 def assess(outstanding: Outstanding, actual: float) -> tuple[ScoreRow, np.ndarray]:
     """The session's score row, and per level whether the actual return fell at or below."""
     y = math.log(actual / outstanding.last_close)
     q = np.asarray(outstanding.return_quantiles)
-    levels = outstanding.levels
-    inside = {
-        name: bool(q[_at(levels, low)] <= y <= q[_at(levels, high)])
-        for name, (low, high) in INTERVALS.items()
-    }
-    five = q[[_at(levels, level) for level in LEVELS]]
+    at = _positions(outstanding.levels)
+    inside = {name: bool(q[at[f"{name}low"]] <= y <= q[at[f"{name}high"]]) for name in INTERVALS}
+    five = q[at["five"]]
     loss = float(pinball(np.array([y]), five[None, :], LEVELS)[0])
     row: ScoreRow = (
         abs(actual - outstanding.predicted_close),
@@ -59,21 +71,23 @@ def assess(outstanding: Outstanding, actual: float) -> tuple[ScoreRow, np.ndarra
     return row, (y <= q).astype(np.float64)
 
 
-def rolling(rows: tuple[ScoreRow, ...], sessions: int) -> RollingScores:
-    recent = np.asarray(rows[-sessions:], dtype=np.float64).reshape(-1, 5)
-    naive = recent[:, 1].sum()
+def rolling(rows: np.ndarray, sessions: int) -> RollingScores:
+    """The figures over the last `sessions` of `rows` (an N x 5 array of score rows)."""
+    recent = rows[-sessions:]
+    n = len(recent)
+    model, naive, in_80, in_95, loss = recent.sum(axis=0).tolist()
     return RollingScores(
-        n=len(recent),
-        mase=float(recent[:, 0].sum() / naive) if naive > 0 else None,
-        coverage_80=float(recent[:, 2].mean()),
-        coverage_95=float(recent[:, 3].mean()),
-        pinball=float(recent[:, 4].mean()),
+        n=n,
+        mase=model / naive if naive > 0 else None,
+        coverage_80=in_80 / n,
+        coverage_95=in_95 / n,
+        pinball=loss / n,
     )
 
 
-def make_score(outstanding: Outstanding, actual: float, history: ScoreHistory) -> ForecastScore:
-    """The score message; `history` already holds this session."""
-    row = history.rows[-1]
+def make_score(outstanding: Outstanding, actual: float, rows: np.ndarray) -> ForecastScore:
+    """The score message; `rows` (the ticker's history as an array) ends with this session."""
+    row = rows[-1]
     error = actual - outstanding.predicted_close
     return ForecastScore(
         id=score_id(outstanding.id),
@@ -89,63 +103,67 @@ def make_score(outstanding: Outstanding, actual: float, history: ScoreHistory) -
         abs_error=abs(error),
         pct_error=100.0 * error / actual,
         naive_error=actual - outstanding.last_close,
-        covered_80=row[2],
-        covered_95=row[3],
-        pinball=row[4],
-        rolling={str(n): rolling(history.rows, n) for n in ROLLING},
+        covered_80=bool(row[2]),
+        covered_95=bool(row[3]),
+        pinball=float(row[4]),
+        rolling={str(n): rolling(rows, n) for n in ROLLING},
     )
 
 
-def verdicts(
-    history: ScoreHistory, rules: PerformanceSettings
-) -> dict[str, tuple[bool, list[DriftStatistic]]]:
-    """reason -> (failing, statistics), once `rules.sessions` sessions are scored; else {}.
+@dataclass(frozen=True)
+class Verdict:
+    """One performance test's outcome; its statistics are built only for an alert."""
+
+    failing: bool
+    describe: Callable[[], list[DriftStatistic]]
+
+
+def verdicts(history: np.ndarray, rules: PerformanceSettings) -> dict[str, Verdict]:
+    """reason -> its verdict, once `rules.sessions` sessions are scored; else {}.
 
     skill: the model's absolute errors against naive's, one-sided Diebold-Mariano.
     coverage: the 80% interval's hits, against the binomial band of a calibrated interval.
     """
-    if len(history.rows) < rules.sessions:
+    if len(history) < rules.sessions:
         return {}
-    rows = np.asarray(history.rows[-rules.sessions :], dtype=np.float64)
+    rows = history[-rules.sessions :]
     n = len(rows)
     test = diebold_mariano(rows[:, 0], rows[:, 1], power=1, alternative="greater")
-    summary = rolling(history.rows, n)
-    mase = summary.mase if summary.mase is not None else math.nan
     low, high = binomial_band(n, 0.8, rules.coverage_confidence)
-    share = float(rows[:, 2].mean())
+    inside = int(rows[:, 2].sum())
+    share = inside / n
     skill_failing = test.pvalue < rules.skill_p
     coverage_failing = not low <= share <= high
-    return {
-        "skill": (
-            skill_failing,
-            [
-                DriftStatistic(
-                    name="dm_pvalue",
-                    value=test.pvalue,
-                    threshold=f"p < {rules.skill_p} (one-sided: worse than naive)",
-                    drift=skill_failing,
-                    detail=f"DM statistic {test.statistic:+.2f} on absolute errors, {n} sessions",
-                ),
-                DriftStatistic(
-                    name=f"mase_{n}",
-                    value=mase,
-                    threshold="> 1 is worse than naive",
-                    drift=skill_failing,
-                    detail=f"model MAE / naive MAE over the last {n} scored sessions",
-                ),
-            ],
-        ),
-        "coverage": (
-            coverage_failing,
-            [
-                DriftStatistic(
-                    name=f"coverage_80_{n}",
-                    value=share,
-                    threshold=f"outside [{low:.3f}, {high:.3f}]",
-                    drift=coverage_failing,
-                    detail=f"{int(rows[:, 2].sum())} of {n} closes inside the 80% interval; "
-                    f"binomial {rules.coverage_confidence:.0%} band of a calibrated one",
-                )
-            ],
-        ),
-    }
+
+    def skill() -> list[DriftStatistic]:
+        mase = rolling(rows, n).mase
+        return [
+            DriftStatistic(
+                name="dm_pvalue",
+                value=test.pvalue,
+                threshold=f"p < {rules.skill_p} (one-sided: worse than naive)",
+                drift=skill_failing,
+                detail=f"DM statistic {test.statistic:+.2f} on absolute errors, {n} sessions",
+            ),
+            DriftStatistic(
+                name=f"mase_{n}",
+                value=math.nan if mase is None else mase,
+                threshold="> 1 is worse than naive",
+                drift=skill_failing,
+                detail=f"model MAE / naive MAE over the last {n} scored sessions",
+            ),
+        ]
+
+    def coverage() -> list[DriftStatistic]:
+        return [
+            DriftStatistic(
+                name=f"coverage_80_{n}",
+                value=share,
+                threshold=f"outside [{low:.3f}, {high:.3f}]",
+                drift=coverage_failing,
+                detail=f"{inside} of {n} closes inside the 80% interval; "
+                f"binomial {rules.coverage_confidence:.0%} band of a calibrated one",
+            )
+        ]
+
+    return {"skill": Verdict(skill_failing, skill), "coverage": Verdict(coverage_failing, coverage)}

@@ -16,7 +16,7 @@ from core.config import PerformanceSettings
 from model.forecaster import Forecaster, Prediction
 from model.intervals import aci_step
 from schemas.messages import DriftAlert, Forecast, PriceTick
-from streams.alerts import step
+from streams.alerts import DriftState, step
 from streams.scoring import ROLLING, alert_id, assess, forecast_id, make_score, verdicts
 from streams.state import Calibrated, Outstanding, TickerState
 
@@ -35,14 +35,14 @@ def settle(
     outstanding = state.outstanding
     if outstanding is None:
         return state
-    state = replace(state, outstanding=None)
     if tick.date != outstanding.target_date:
         result.expired += 1
-        return state
+        return replace(state, outstanding=None)
     row, hits = assess(outstanding, tick.close)
     keep = max(*ROLLING, rules.sessions)
     history = state.history.add(outstanding.model_version, row, keep)
-    result.scores.append(make_score(outstanding, tick.close, history))
+    rows = np.asarray(history.rows, dtype=np.float64)
+    result.scores.append(make_score(outstanding, tick.close, rows))
     calibration = state.calibration
     if calibration.version == outstanding.model_version and len(calibration.levels) == len(hits):
         levels = aci_step(
@@ -52,17 +52,25 @@ def settle(
             forecaster.settings.aci_gamma,
         )
         calibration = Calibrated(calibration.version, tuple(levels.tolist()))
-    state = replace(state, history=history, calibration=calibration)
-    return _performance(state, outstanding, rules, result)
+    alerts = _performance(state, outstanding, rows, rules, result)
+    return replace(state, outstanding=None, history=history, calibration=calibration, **alerts)
 
 
 def _performance(
-    state: TickerState, scored: Outstanding, rules: PerformanceSettings, result: BatchResult
-) -> TickerState:
-    """Each reason keeps its own hysteresis; an alert on entering and one on recovering."""
-    for reason, (failing, statistics) in verdicts(state.history, rules).items():
-        new, change = step(getattr(state, reason), failing, rules.enter_after, rules.recover_after)
-        state = replace(state, **{reason: new})
+    state: TickerState,
+    scored: Outstanding,
+    rows: np.ndarray,
+    rules: PerformanceSettings,
+    result: BatchResult,
+) -> dict[str, DriftState]:
+    """Each reason keeps its own hysteresis; an alert on entering and one on recovering.
+    Returns each reason's new hysteresis state."""
+    states = {}
+    for reason, verdict in verdicts(rows, rules).items():
+        new, change = step(
+            getattr(state, reason), verdict.failing, rules.enter_after, rules.recover_after
+        )
+        states[reason] = new
         if change:
             result.alerts.append(
                 DriftAlert(
@@ -79,12 +87,12 @@ def _performance(
                     ticker=scored.ticker,
                     as_of=scored.target_date,
                     state=change,
-                    statistics=statistics,
+                    statistics=verdict.describe(),
                     model_name=scored.model_name,
                     model_version=scored.model_version,
                 )
             )
-    return state
+    return states
 
 
 def forecast_message(

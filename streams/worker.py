@@ -16,6 +16,18 @@ from streams.app import create_app
 logger = logging.getLogger(__name__)
 
 
+class QuietWorker(Worker):
+    """Faust's worker, with the root logger at the level asked for.
+
+    mode leaves the root logger at DEBUG and filters in its handler, so every debug call of
+    aiokafka and Faust built a record for nothing: about a tenth of a replay's time.
+    """
+
+    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        super().on_setup_root_logger(logger, level)
+        logger.setLevel(level)
+
+
 def run_worker(settings: Settings, model: str | None = None, loglevel: str = "WARNING") -> None:
     """Blocks until SIGINT/SIGTERM; Faust leaves the consumer group cleanly on the way out."""
     bootstrap = bus.bootstrap(settings.kafka)
@@ -24,4 +36,4 @@ def run_worker(settings: Settings, model: str | None = None, loglevel: str = "WA
     app = create_app(settings, predictor.forecaster)
     metrics.serve(settings.kafka.metrics_port, settings.kafka.metrics_host)
     logger.info("worker: %s v%s on %s", predictor.name, predictor.version, bootstrap)
-    Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
+    QuietWorker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
