@@ -74,9 +74,10 @@ def scale_prior(variance: np.ndarray, floor: float) -> np.ndarray:
     volatility forecaster that training only has to correct.
     """
     variance = np.asarray(variance, dtype=np.float64) + floor
-    ewma = variance.mean(axis=-1)
-    for step in range(variance.shape[-1]):
-        ewma = EWMA_LAMBDA * ewma + (1.0 - EWMA_LAMBDA) * variance[..., step]
+    steps = variance.shape[-1]
+    # The recursion e <- lambda e + (1 - lambda) v, unrolled into one weighted sum.
+    weights = (1.0 - EWMA_LAMBDA) * EWMA_LAMBDA ** np.arange(steps - 1, -1, -1.0)
+    ewma = EWMA_LAMBDA**steps * variance.mean(axis=-1) + variance @ weights
     log_ewma = np.log(ewma)
     day = np.log(variance[..., -1]) - log_ewma
     week = np.log(variance[..., -WEEK:].mean(axis=-1)) - log_ewma
