@@ -17,7 +17,7 @@ from backtest.scoring import drift_mask
 from core.errors import InputError
 from model.intervals import LEVELS, level_key
 from model.metrics import diebold_mariano, mae
-from model.plots import report_plots
+from model.plots import report_plots, save
 from model.reports import OVERALL, Scored, baselines_for, report_metrics
 from schemas.messages import DriftAlert, Forecast
 
@@ -190,13 +190,7 @@ def plot_ticker(rows: pd.DataFrame, alerts: list[DriftAlert], ticker: str, path:
         alpha=0.12,
         label="drift",
     )
-    ax.set_title(f"{ticker}: forecast vs actual")
-    ax.legend(loc="upper left", fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return save(fig, ax, f"{ticker}: forecast vs actual", path)
 
 
 def write_outputs(

@@ -4,11 +4,13 @@ the same windows as training."""
 from __future__ import annotations
 
 from datetime import date, timedelta
+from pathlib import Path
 
 import numpy as np
 
 from model.errors import NotEnoughDataError
 from model.forecaster import Forecaster, WindowInput
+from model.plots import report_plots
 from model.predictor import Predictor
 from model.reports import OVERALL, Scored, baselines_for, report_metrics
 from model.windows import WindowSet, concat, make_windows
@@ -59,8 +61,14 @@ def history_until(scored: Scored) -> dict[str, date]:
 
 
 def evaluate(
-    predictor: Predictor, data: PriceData, start: date | None, end: date | None
+    predictor: Predictor,
+    data: PriceData,
+    start: date | None,
+    end: date | None,
+    plots: Path | None = None,
 ) -> EvaluationReport:
+    """The model beside naive and the baselines on [start, end]; with `plots`, a fan chart and
+    a reliability diagram per ticker are written there."""
     windows = windows_in_range(data, predictor.window, start, end)
     if not len(windows):
         raise NotEnoughDataError(
@@ -71,6 +79,8 @@ def evaluate(
     baselines = baselines_for(scored, data.frames, history_until(scored))
     shrink = predictor.bundle.calibration.shrink if predictor.bundle.calibration else None
     metrics: dict[str, MetricSet] = report_metrics(scored, baselines, shrink)
+    if plots is not None:
+        report_plots(scored, plots, f"{start or 'start'}..{end or 'end'}, split conformal")
     return EvaluationReport(
         model_name=predictor.name,
         model_version=predictor.version,

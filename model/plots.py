@@ -15,6 +15,17 @@ from model.intervals import LEVELS, binomial_band
 from model.reports import Scored
 
 
+def save(fig: plt.Figure, ax: plt.Axes, title: str, path: Path, fontsize: float = 12) -> Path:
+    """Title, legend and grid the way every report plot has them; write the PNG; free it."""
+    ax.set_title(title, fontsize=fontsize)
+    ax.legend(loc="upper left", fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
 def fan_chart(scored: Scored, ticker: str, path: Path, title: str) -> Path:
     part = scored.take(scored.ticker == ticker)
     dates = part.target_date.astype("datetime64[ns]")
@@ -24,13 +35,7 @@ def fan_chart(scored: Scored, ticker: str, path: Path, title: str) -> Path:
     ax.fill_between(dates, prices[:, 1], prices[:, -2], color="tab:blue", alpha=0.25, label="80%")
     ax.plot(dates, part.actual, color="black", lw=1.1, label="actual close")
     ax.plot(dates, part.point, color="tab:blue", lw=0.9, label="forecast")
-    ax.set_title(f"{ticker}: next-close forecasts and intervals, {title}")
-    ax.legend(loc="upper left", fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return save(fig, ax, f"{ticker}: next-close forecasts and intervals, {title}", path)
 
 
 def reliability_diagram(scored: Scored, ticker: str, path: Path, title: str) -> Path:
@@ -44,13 +49,7 @@ def reliability_diagram(scored: Scored, ticker: str, path: Path, title: str) -> 
     ax.plot(LEVELS, observed, "o-", color="tab:blue", label="model")
     ax.set_xlabel("nominal level")
     ax.set_ylabel("share of closes at or below the quantile")
-    ax.set_title(f"{ticker}: reliability, {title}", fontsize=9)
-    ax.legend(loc="upper left", fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return save(fig, ax, f"{ticker}: reliability, {title}", path, fontsize=9)
 
 
 def report_plots(scored: Scored, folder: Path, title: str) -> list[Path]:

@@ -165,12 +165,18 @@ def _has_the_shared_layout(payload: dict, tickers: set[str]) -> None:
         assert figures["shrink"] is not None and figures["mase_unshrunk"] is not None
 
 
-def test_train_evaluate_and_backtest_share_one_json_layout() -> None:
+def test_train_evaluate_and_backtest_share_one_json_layout(tmp_path) -> None:
     trained = runner.invoke(app, [*TRAIN, "--json"])
     assert trained.exit_code == 0, trained.output
     _has_the_shared_layout(json.loads(trained.stdout), {"AAA"})
-    evaluated = runner.invoke(app, evaluate("AAA,BBB", "2020-01-01", "2020-03-31", "--json"))
+    plots = tmp_path / "plots"
+    evaluated = runner.invoke(
+        app, evaluate("AAA,BBB", "2020-01-01", "2020-03-31", "--json", "--out", str(plots))
+    )
     assert evaluated.exit_code == 0, evaluated.output
+    assert {p.name for p in plots.iterdir()} == {
+        f"{t}.{kind}.png" for t in ("AAA", "BBB") for kind in ("fan", "reliability")
+    }
     _has_the_shared_layout(json.loads(evaluated.stdout), {"AAA", "BBB"})
     backtested = runner.invoke(
         app,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from pathlib import Path
 
 import typer
 
@@ -132,10 +133,13 @@ def evaluate(
     model: str = typer.Option(
         None, "--model", help="An alias (default: champion) or a version number."
     ),
+    out_dir: Path = typer.Option(
+        None, "--out", help="Folder for a fan chart and a reliability diagram per ticker."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object and nothing else."),
     verbose: Verbose = False,
 ) -> None:
-    """Score a registered model against naive persistence on any date range.
+    """Score a registered model against naive persistence and the interval baselines.
 
     Closes before --start fill the first windows, so every day in the range is scored.
     """
@@ -148,7 +152,7 @@ def evaluate(
     with user_errors():
         predictor = Predictor.load(cfg, model)
         data = load(cfg, source, tickers, history_start(cfg, first, predictor.window), last)
-        report = run_evaluation(predictor, data, first, last)
+        report = run_evaluation(predictor, data, first, last, out_dir)
     if as_json:
         typer.echo(report.model_dump_json(indent=2))
         return
