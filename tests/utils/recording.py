@@ -23,7 +23,9 @@ def install(sink: Sink) -> Callable[..., list[Prediction]]:
     """Replace Forecaster.forecast by a double that reports each call to `sink`, then forecasts."""
     real = Forecaster.forecast
 
-    def recording(self: Forecaster, inputs: Sequence[WindowInput]) -> list[Prediction]:
+    def recording(
+        self: Forecaster, inputs: Sequence[WindowInput], **options: object
+    ) -> list[Prediction]:
         sink(
             [
                 {
@@ -34,7 +36,7 @@ def install(sink: Sink) -> Callable[..., list[Prediction]]:
                 for item in inputs
             ]
         )
-        return real(self, inputs)
+        return real(self, inputs, **options)
 
     Forecaster.forecast = recording  # type: ignore[method-assign]
     return real
