@@ -15,6 +15,7 @@ import pandas as pd
 
 from backtest.scoring import drift_mask
 from core.errors import InputError
+from model.evaluation import history_until
 from model.intervals import LEVELS, level_key
 from model.metrics import diebold_mariano, mae
 from model.plots import report_plots, save
@@ -92,7 +93,6 @@ def build_report(
     alerts: list[DriftAlert],
     meta: dict,
     frames: dict[str, pd.DataFrame],
-    fit_until: dict[str, date],
     shrink: float | None,
 ) -> dict:
     """The figures of train and evaluate (model, naive, baselines on the same days), plus DM
@@ -103,7 +103,8 @@ def build_report(
         )
     rows = rows.sort_values(["ticker", "date"]).reset_index(drop=True)
     scored = as_scored(rows)
-    metrics = report_metrics(scored, baselines_for(scored, frames, fit_until), shrink)
+    baselines = baselines_for(scored, frames, history_until(scored))
+    metrics = report_metrics(scored, baselines, shrink)
     report = {}
     for ticker, figures in metrics.items():
         mine = [a for a in alerts if a.ticker == ticker]

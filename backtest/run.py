@@ -6,7 +6,7 @@ import math
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Literal
 
@@ -17,16 +17,14 @@ from backtest.report import OVERALL, build_report, scored_frame, write_outputs
 from core.config import Settings
 from core.errors import InputError
 from model import registry
-from model.evaluation import forecast_windows, windows_in_range
+from model.evaluation import forecast_windows, history_start, window_start, windows_in_range
 from model.predictor import Predictor
 from model.training import train
-from producers.calendar import sessions_before
 from producers.publish import ticks_in_order
 from producers.sources import PriceData, load_prices
 from streams.pipeline import TickerState
 
 Say = Callable[[str], None]
-LOOKBACK_MARGIN = 10
 EXPERIMENT_SUFFIX = "-backtests"
 
 
@@ -109,11 +107,9 @@ def run_backtest(
     # interval baselines fit on a longer history before the start.
     predictor = None if request.retrain_every else Predictor.load(settings, request.model)
     window = predictor.window if predictor else settings.model.window
-    replay_from = sessions_before(request.start, window + LOOKBACK_MARGIN)
-    history_from = sessions_before(request.start, settings.data.baseline_history)
-    data = load_prices(
-        request.source, request.tickers, settings.data, min(replay_from, history_from), request.end
-    )
+    replay_from = window_start(request.start, window)
+    first = history_start(request.start, window, settings.data.baseline_history)
+    data = load_prices(request.source, request.tickers, settings.data, first, request.end)
     recent = {t: f[f["date"].dt.date >= replay_from] for t, f in data.frames.items()}
     ticks = ticks_in_order(recent, data.source)
     versions: list[str] = []
@@ -144,8 +140,7 @@ def run_backtest(
         "scores": len(replay.scores),
         "repeats_dropped": replay.repeats,
     }
-    fit_until = {t: request.start - timedelta(days=1) for t in data.frames}
-    report = build_report(rows, alerts, meta, data.frames, fit_until, shrink)
+    report = build_report(rows, alerts, meta, data.frames, shrink)
     _log(settings, request, report, rows, alerts)
     return report
 

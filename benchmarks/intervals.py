@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-import time
 from datetime import date
 from pathlib import Path
 
@@ -38,8 +37,9 @@ from common import (  # benchmarks/ is on sys.path when run as a script
     temporary_settings,
     tickcast,
 )
-from stream import wait_for_forecasts
+from stream import replay
 
+from backtest.engines import run_local
 from backtest.run import BacktestRequest, run_backtest
 from core import kafka as bus
 from core.config import Settings
@@ -49,12 +49,10 @@ from model.intervals import binomial_band
 from model.predictor import Predictor
 from model.training import train
 from producers.calendar import trading_days
-from producers.publish import publish, ticks_in_order
+from producers.publish import ticks_in_order
 from producers.sources import load_prices
 from schemas.metrics import MetricSet
 from streams.broker import EmbeddedBroker
-from streams.pipeline import BatchResult, Incoming, process_batch
-from streams.state import TickerState
 
 OUT = Path(__file__).resolve().parent / "out"
 SHIFT_AT, ROLLING = 300, 40
@@ -142,24 +140,7 @@ def regime_series(seed: int = 11) -> pd.DataFrame:
 def online_calibration(report: Report, predictor: Predictor) -> None:
     frame = regime_series()
     ticks = ticks_in_order({"SHIFT": frame}, "synthetic")
-    states: dict[str, TickerState] = {}
-    result = BatchResult()
-    settings = Settings()
-    for start in range(0, len(ticks), 50):
-        batch = [
-            Incoming(b"SHIFT", t.model_dump_json().encode(), "prices", 0, start + i)
-            for i, t in enumerate(ticks[start : start + 50])
-        ]
-        part = process_batch(
-            batch,
-            lambda t: states.get(t, TickerState()),
-            predictor.forecaster,
-            60,
-            settings.performance,
-        )
-        states.update(part.states)
-        result.forecasts += part.forecasts
-        result.scores += part.scores
+    result = run_local(ticks, predictor.forecaster, Settings())  # the stream's own code
     closes = frame["close"].to_numpy()
     by_as_of = {f.as_of: f for f in result.forecasts}
     split = {  # the same forecasts read at the nominal levels: no ACI
@@ -233,19 +214,7 @@ def replay_rate(settings: Settings, data: Path, scoring: bool) -> float:
             "TICKCAST_FORECAST__SCORING": str(scoring).lower(),
         }
         with tickcast(run, "worker", **env):
-            warm = load_prices(
-                "synthetic", ["WARMUP"], run.data, date(2017, 1, 2), date(2017, 6, 30)
-            )
-            asyncio.run(publish(ticks_in_order(warm.frames, "synthetic"), run.kafka))
-            warmed = len(warm.frames["WARMUP"]) - 59
-            asyncio.run(wait_for_forecasts(run.kafka, warmed, 120))
-            five = load_prices(f"csv:{data}", FIVE, run.data, START, END)
-            ticks = ticks_in_order(five.frames, five.source)
-            expected = warmed + sum(len(f) - 59 for f in five.frames.values())
-            started = time.perf_counter()
-            asyncio.run(publish(ticks, run.kafka))
-            seen, last = asyncio.run(wait_for_forecasts(run.kafka, expected, 300))
-            return (seen - warmed) / (last - started)
+            return replay(run, data)[0]
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ import statistics
 import time
 from collections.abc import Callable
 from datetime import date
+from pathlib import Path
 
 import numpy as np
 from aiokafka.structs import ConsumerRecord
@@ -32,7 +33,7 @@ from common import (  # benchmarks/ is on sys.path when run as a script
 )
 
 from core import kafka as bus
-from core.config import KafkaSettings
+from core.config import KafkaSettings, Settings
 from model.evaluation import windows_in_range
 from model.predictor import Predictor
 from producers.publish import publish, ticks_in_order
@@ -105,6 +106,23 @@ async def latency_run(kafka: KafkaSettings, ticks: list[PriceTick]) -> list[floa
     return latencies
 
 
+def replay(settings: Settings, data: Path) -> tuple[float, int, int]:
+    """Five tickers 2018-2024 through the running worker: forecasts per second (warm-up
+    excluded), forecasts and closes. A warm-up ticker first, so the group has formed."""
+    kafka = settings.kafka
+    warm = load_prices("synthetic", ["WARMUP"], settings.data, date(2017, 1, 2), date(2017, 6, 30))
+    asyncio.run(publish(ticks_in_order(warm.frames, "synthetic"), kafka))
+    warmed = len(warm.frames["WARMUP"]) - 59
+    asyncio.run(wait_for_forecasts(kafka, warmed, 120))
+    five = load_prices(f"csv:{data}", FIVE, settings.data, START, END)
+    ticks = ticks_in_order(five.frames, five.source)
+    expected = warmed + sum(len(f) - 59 for f in five.frames.values())
+    started = time.perf_counter()
+    asyncio.run(publish(ticks, kafka))
+    seen, last = asyncio.run(wait_for_forecasts(kafka, expected, 300))
+    return (seen - warmed) / (last - started), seen - warmed, len(ticks)
+
+
 def main() -> None:
     args = arguments(__doc__)
     report = Report("tickcast stream (issue 3)")
@@ -114,30 +132,16 @@ def main() -> None:
         train_on(settings, args.data, ["CMIG4.SA"])
         asyncio.run(bus.ensure_topics(kafka))
         with tickcast(settings, "worker", KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap) as worker:
-            # Warm-up: the worker has joined its group once a warm-up ticker's forecast arrives.
-            warm = load_prices(
-                "synthetic", ["WARMUP"], settings.data, date(2017, 1, 2), date(2017, 6, 30)
-            )
-            asyncio.run(publish(ticks_in_order(warm.frames, "synthetic"), kafka))
-            warm_forecasts = len(warm.frames["WARMUP"]) - 59
-            asyncio.run(wait_for_forecasts(kafka, warm_forecasts, 120))
-
-            five = load_prices(f"csv:{args.data}", FIVE, settings.data, START, END)
-            ticks = ticks_in_order(five.frames, five.source)
-            expected = warm_forecasts + sum(len(f) - 59 for f in five.frames.values())
-            started = time.perf_counter()
-            asyncio.run(publish(ticks, kafka))
-            seen, last = asyncio.run(wait_for_forecasts(kafka, expected, 300))
-            replay_rate = (seen - warm_forecasts) / (last - started)
+            replay_rate, seen, closes = replay(settings, args.data)
             rss = rss_mb(worker.pid)
 
             predictor = Predictor.load(settings)
+            five = load_prices(f"csv:{args.data}", FIVE, settings.data, START, END)
             windows = windows_in_range(five, predictor.window, None, None).closes
             bare = throughput(predictor, windows, kafka.batch_size)
             report.add(
                 "replay: 5 tickers 2018-2024, one worker",
-                f"{replay_rate:,.0f} forecasts/s "
-                f"({seen - warm_forecasts:,} forecasts from {len(ticks):,} closes)",
+                f"{replay_rate:,.0f} forecasts/s ({seen:,} forecasts from {closes:,} closes)",
                 ">= 2,000/s",
                 replay_rate >= 2000,
             )

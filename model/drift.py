@@ -6,7 +6,7 @@ a scale-free model expects to see, so it only earns an informational note.
 Thresholds (settings.drift):
 - KS two-sample p < 0.05: the window's 59 returns do not look drawn from training returns.
   D is exact; p comes from the asymptotic Kolmogorov distribution with Stephens' small-sample
-  correction, within 0.02 of scipy's exact p at these sizes and about 13x faster (it runs once
+  correction, within 0.02 of scipy's exact p at these sizes and 13-15x faster (it runs once
   per forecast on the stream).
 - Volatility ratio outside [0.5, 2.0]: volatility clusters, so a 59-day window's std
   wanders far more than i.i.d. theory allows (about [0.70, 1.32] at 99.9%). Over the

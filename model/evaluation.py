@@ -14,10 +14,24 @@ from model.plots import report_plots
 from model.predictor import Predictor
 from model.reports import OVERALL, Scored, baselines_for, report_metrics
 from model.windows import WindowSet, concat, make_windows
+from producers.calendar import sessions_before
 from producers.sources import PriceData
 from schemas.metrics import EvaluationReport, MetricSet
 
-__all__ = ["OVERALL", "evaluate", "forecast_windows", "windows_in_range"]
+__all__ = ["OVERALL", "evaluate", "forecast_windows", "history_start", "windows_in_range"]
+
+LOOKBACK_MARGIN = 10  # extra sessions loaded before a range, for gaps in the data
+
+
+def window_start(first: date, window: int) -> date:
+    """Where closes must start so that `first` gets a full window of `window` closes."""
+    return sessions_before(first, window + LOOKBACK_MARGIN)
+
+
+def history_start(first: date, window: int, baseline_history: int) -> date:
+    """Where a report's data must start: a full window before `first`, and the sessions the
+    interval baselines fit on (`data.baseline_history`)."""
+    return min(window_start(first, window), sessions_before(first, baseline_history))
 
 
 def forecast_windows(forecaster: Forecaster, windows: WindowSet) -> Scored:

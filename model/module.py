@@ -23,7 +23,6 @@ from torch.nn import functional as F
 
 OptimizerFactory = Callable[[object], torch.optim.Optimizer]
 Head = Literal["student_t", "quantile"]
-HEADS: tuple[Head, ...] = ("student_t", "quantile")
 TRAINING_LEVELS = (0.025, 0.1, 0.5, 0.9, 0.975)
 
 

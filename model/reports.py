@@ -102,7 +102,7 @@ def _row(
         **accuracy.model_dump(exclude_none=True, exclude={"baselines"}),
         **intervals.model_dump(exclude={"n", "mase"}),
         mase_unshrunk=float(np.mean(np.abs(scored.actual - unshrunk)) / naive_mae)
-        if naive_mae > 0
+        if naive_mae > 0 and np.isfinite(unshrunk).all()  # unknown for walk-forward blocks
         else None,
         shrink=shrink,
         baselines={

@@ -118,13 +118,14 @@ def process_batch(
         if state.seen(message.partition, message.offset):
             result.redelivered += 1  # its effects are already in the state: nothing again
             continue
-        state = replace(state, position=(message.partition, message.offset))
-        states[tick.ticker] = state
+        position = (message.partition, message.offset)  # applied, whatever comes of it
         if tick.close > limit:
+            states[tick.ticker] = replace(state, position=position)
             reason = f"close {tick.close:g} is above the plausible {limit:g}"
             result.dead_letters.append(dead_letter(message, reason))
             continue
         window, outcome = apply_close(state.window, tick.date, tick.close, capacity, _bar(tick))
+        states[tick.ticker] = replace(state, window=window, position=position)  # one copy
         if outcome is Outcome.DUPLICATE:
             result.duplicates += 1
             continue
@@ -135,7 +136,6 @@ def process_batch(
             )
             continue
         result.accepted += 1
-        states[tick.ticker] = replace(state, window=window)
         index = None
         if len(window) >= size:
             index = len(pending)

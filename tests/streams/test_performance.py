@@ -9,13 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.config import PerformanceSettings
+from backtest.engines import run_local
+from core.config import PerformanceSettings, Settings
 from model.predictor import Predictor
 from model.training import train
 from producers.calendar import trading_days
 from producers.publish import ticks_in_order
-from streams.pipeline import BatchResult, Incoming, process_batch
-from streams.state import TickerState
 from tests.utils.factories import ar1_frame, make_settings, price_data
 
 pytestmark = pytest.mark.slow
@@ -49,21 +48,9 @@ def regimes(phis: list[tuple[float, int]], seed: int = 4, vol: float = 0.015) ->
 def test_a_model_worse_than_naive_alerts_once_on_skill_then_recovers(momentum) -> None:
     # momentum pays (the model beats naive), then returns reverse (it loses), then pays again
     frame = regimes([(0.6, 150), (-0.6, 150), (0.6, 260)])
-    ticks = ticks_in_order({"REV": frame}, "test")
-    states: dict[str, TickerState] = {}
-    result = BatchResult()
     rules = PerformanceSettings()
-    for start in range(0, len(ticks), 50):
-        batch = [
-            Incoming(b"REV", t.model_dump_json().encode(), "prices", 0, start + i)
-            for i, t in enumerate(ticks[start : start + 50])
-        ]
-        part = process_batch(
-            batch, lambda t: states.get(t, TickerState()), momentum.forecaster, 60, rules
-        )
-        states.update(part.states)
-        result.scores += part.scores
-        result.alerts += part.alerts
+    # the worker's own batch code, in process: the local backtest engine
+    result = run_local(ticks_in_order({"REV": frame}, "test"), momentum.forecaster, Settings())
     skill = [a for a in result.alerts if a.kind == "performance" and a.reason == "skill"]
     assert [a.state for a in skill] == ["entered", "recovered"], [(a.as_of, a.state) for a in skill]
     entered, recovered = skill

@@ -11,6 +11,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from core.logs import setup_logging
 from schemas.metrics import MetricSet
 from tickcast.cli.common import (
     DATE_FORMATS,
@@ -22,7 +23,6 @@ from tickcast.cli.common import (
     out,
     parse_tickers,
     settings,
-    setup_logging,
     user_errors,
 )
 from tickcast.cli.tables import metrics_table

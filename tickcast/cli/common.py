@@ -15,10 +15,7 @@ from rich.console import Console
 
 from core.config import Hyperparameters, Settings, get_settings
 from core.errors import TickcastError, describe
-from core.logs import setup_logging
 from producers.sources import PriceData, load_prices
-
-__all__ = ["setup_logging"]
 
 out = Console()  # results: stdout
 err = Console(stderr=True)  # progress, reports and errors: stderr, so --json stays clean

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
+from core.logs import setup_logging
 from tickcast.cli.common import (
     End,
     Source,
@@ -15,7 +16,6 @@ from tickcast.cli.common import (
     load,
     out,
     settings,
-    setup_logging,
     user_errors,
 )
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from tickcast.cli.common import Verbose, settings, setup_logging
+from core.logs import setup_logging
+from tickcast.cli.common import Verbose, settings
 
 
 def api(
@@ -13,13 +14,11 @@ def api(
     verbose: Verbose = False,
 ) -> None:
     """Serve /predict, /train, /model/info, /forecasts and /dashboard with one uvicorn worker."""
-    import torch
     import uvicorn
 
     from api.main import create_app
 
     setup_logging(verbose, heavy=True)
-    torch.set_num_threads(1)  # one window per request: a second thread only adds contention
     cfg = settings()
     uvicorn.run(
         create_app(cfg),

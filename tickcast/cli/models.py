@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 
 import typer
 
 from core.config import Settings
-from producers.calendar import sessions_before
+from core.logs import setup_logging
 from tickcast.cli.common import (
     DATE_FORMATS,
     End,
@@ -22,19 +22,9 @@ from tickcast.cli.common import (
     note,
     out,
     settings,
-    setup_logging,
     user_errors,
 )
 from tickcast.cli.tables import metrics_table
-
-LOOKBACK_MARGIN = 10  # extra sessions loaded before a range, for gaps in the data
-
-
-def history_start(cfg: Settings, first: date | None, window: int) -> date | None:
-    """Where data must start: a full window before `first`, and the baselines' history."""
-    if first is None:
-        return None
-    return sessions_before(first, max(window + LOOKBACK_MARGIN, cfg.data.baseline_history))
 
 
 def champion_version(cfg: Settings) -> str | None:
@@ -144,6 +134,7 @@ def evaluate(
     Closes before --start fill the first windows, so every day in the range is scored.
     """
     from model.evaluation import evaluate as run_evaluation
+    from model.evaluation import history_start
     from model.predictor import Predictor
 
     setup_logging(verbose, heavy=True)
@@ -151,7 +142,10 @@ def evaluate(
     first, last = as_date(start), as_date(end)
     with user_errors():
         predictor = Predictor.load(cfg, model)
-        data = load(cfg, source, tickers, history_start(cfg, first, predictor.window), last)
+        load_from = (
+            history_start(first, predictor.window, cfg.data.baseline_history) if first else None
+        )
+        data = load(cfg, source, tickers, load_from, last)
         report = run_evaluation(predictor, data, first, last, out_dir)
     if as_json:
         typer.echo(report.model_dump_json(indent=2))

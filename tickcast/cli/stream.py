@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from core import kafka as bus
 from core.config import Settings
+from core.logs import setup_logging
 from core.processes import interrupt_on_signals
 from tickcast.cli.common import (
     End,
@@ -25,7 +26,6 @@ from tickcast.cli.common import (
     load,
     note,
     settings,
-    setup_logging,
     user_errors,
 )
 
