@@ -17,7 +17,8 @@ from backtest.report import OVERALL, build_report, scored_frame, write_outputs
 from core.config import Settings
 from core.errors import InputError
 from model import registry
-from model.evaluation import forecast_windows, history_start, window_start, windows_in_range
+from model.bundle import ModelBundle
+from model.evaluation import history_start, window_start, windows_in_range
 from model.predictor import Predictor
 from model.training import train
 from producers.publish import ticks_in_order
@@ -84,15 +85,18 @@ def walk_forward(
     return replay, versions
 
 
-def _locations(forecaster, data: PriceData, request: BacktestRequest) -> dict:
-    """The network's own location for each window of the range (the unshrunk forecast)."""
-    windows = windows_in_range(data, forecaster.window, request.start, request.end)
+def _locations(bundle: ModelBundle, data: PriceData, request: BacktestRequest) -> dict:
+    """The network's own location for each window of the range (the unshrunk forecast).
+
+    The replayed messages carry only the shipped point, so the network runs once more, alone:
+    no drift, no intervals."""
+    windows = windows_in_range(data, bundle.window, request.start, request.end)
     if not len(windows):
         return {}
-    scored = forecast_windows(forecaster, windows)
+    location = bundle.predict_distribution(windows.closes, windows.bars).location
     return {
         (str(t), d.astype(date)): loc
-        for t, d, loc in zip(windows.ticker, windows.as_of, scored.location, strict=True)
+        for t, d, loc in zip(windows.ticker, windows.as_of, location, strict=True)
     }
 
 
@@ -121,7 +125,7 @@ def run_backtest(
         model = f"{predictor.name} v{predictor.version}"
         engine = run_stream if request.engine == "stream" else run_local
         replay = engine(ticks, predictor.forecaster, settings, progress=progress)
-        locations = _locations(predictor.forecaster, data, request)
+        locations = _locations(predictor.bundle, data, request)
         shrink = predictor.bundle.calibration.shrink if predictor.bundle.calibration else None
     rows = scored_frame(replay.forecasts, data.frames, request.start, request.end, locations)
     alerts = sorted(replay.alerts, key=lambda a: (a.as_of, a.ticker))
