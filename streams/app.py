@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 import faust
+from mode.utils.objects import cached_property
+from mode.utils.queues import FlowControlEvent
 
 from core import kafka as bus
 from core.config import Settings
@@ -58,6 +60,32 @@ class ModelHolder:
         return True
 
 
+class KeepQueuedOnResume(FlowControlEvent):
+    """Flow control whose resume clears the stream queues only after a suspension.
+
+    Faust resumes flow twice in a recovery: to read the changelogs, then once the streams'
+    partitions are resumed and sought. By the second call the fetcher has already queued
+    prices, which a clear dropped for good while the fetch position moved on: a restarted
+    worker skipped a run of closes (faust-streaming#596). Anything queued while flow was
+    suspended (a revoke) is still stale and still cleared.
+    """
+
+    def resume(self) -> None:
+        suspended = not self.is_active()
+        self._suspend.clear()
+        self._resume.set()
+        if suspended:
+            self.clear()
+
+
+class App(faust.App):
+    """faust.App with flow control that does not lose queued messages at recovery's end."""
+
+    @cached_property
+    def flow_control(self) -> FlowControlEvent:
+        return KeepQueuedOnResume(loop=self.loop)
+
+
 def record_timestamp(day: date) -> float:
     """Messages carry their trading date as the record timestamp (midnight UTC)."""
     return datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
@@ -82,7 +110,7 @@ async def send_all(topic: faust.TopicT, messages: list[tuple[str, Message, float
 def create_app(settings: Settings, forecaster: Forecaster) -> faust.App:
     kafka = settings.kafka
     names = kafka.topics
-    app = faust.App(
+    app = App(
         kafka.topic(kafka.app_id),
         store="memory://",
         topic_partitions=kafka.partitions,
