@@ -78,7 +78,9 @@ def conformal_quantile(sorted_scores: np.ndarray, level: float | np.ndarray) -> 
     # np.quantile(..., method="weibull") to within 1e-15, without its partition of the
     # sample (the stream reads five levels per close).
     n = scores.size
-    position = np.clip(np.asarray(level, dtype=np.float64) * (n + 1) - 1.0, 0.0, n - 1.0)
+    position = np.minimum(
+        np.maximum(np.asarray(level, dtype=np.float64) * (n + 1) - 1.0, 0.0), n - 1.0
+    )
     below = np.floor(position).astype(np.intp)
     above = np.minimum(below + 1, n - 1)
     t = position - below
@@ -105,7 +107,8 @@ def aci_step(
     """
     level_eff = np.asarray(level_eff, dtype=np.float64)
     step = np.asarray(levels, dtype=np.float64) - np.asarray(hit, dtype=np.float64)
-    return np.clip(level_eff + gamma * step, bounds[0], bounds[1])
+    # minimum/maximum rather than np.clip: the same numbers, a fraction of the call overhead
+    return np.minimum(np.maximum(level_eff + gamma * step, bounds[0]), bounds[1])
 
 
 def non_crossing(q: np.ndarray) -> np.ndarray:

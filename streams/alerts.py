@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Literal
 
 AlertState = Literal["entered", "recovered"]
@@ -31,10 +31,11 @@ def step(
     Entering needs `enter_after` drifted windows in a row; recovering needs `recover_after`
     calm ones, so a verdict that flickers around a threshold raises no new alerts.
     """
+    # The constructor, not dataclasses.replace: this runs for three states on every close.
     if drift == state.drifting:
-        return replace(state, streak=0), None
+        return (state if state.streak == 0 else DriftState(state.drifting, 0)), None
     streak = state.streak + 1
     needed = recover_after if state.drifting else enter_after
     if streak < needed:
-        return replace(state, streak=streak), None
+        return DriftState(state.drifting, streak), None
     return DriftState(drifting=drift, streak=0), "entered" if drift else "recovered"

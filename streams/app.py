@@ -86,22 +86,26 @@ class App(faust.App):
         return KeepQueuedOnResume(loop=self.loop)
 
 
-def record_timestamp(day: date) -> float:
+Output = tuple[str, Message, float]  # key, message, record timestamp
+
+
+def day(when: date) -> float:
     """Messages carry their trading date as the record timestamp (midnight UTC)."""
-    return datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
+    return datetime(when.year, when.month, when.day, tzinfo=UTC).timestamp()
 
 
-async def send_all(topic: faust.TopicT, messages: list[tuple[str, Message, float]]) -> None:
-    """Send and wait for delivery, so state is written only after its outputs are on the bus.
+async def send_all(app: faust.App, outputs: list[tuple[str, list[Output]]]) -> None:
+    """Send every topic's messages, then wait for all deliveries at once, so state is written
+    only after its outputs are on the bus, with one wait per batch rather than one per topic.
 
     Straight through the app's producer (with exactly-once, Faust's transaction manager, which
     picks the transaction itself): Faust's per-message channel layer cost a quarter of a
     replay's time, for sensors and callbacks these raw messages do not need.
     """
-    producer = await topic.app.maybe_start_producer()
-    name = topic.get_topic_name()
+    producer = await app.maybe_start_producer()
     futures = [
-        await producer.send(name, key.encode(), msg.model_dump_json().encode(), None, ts, None)
+        await producer.send(topic, key.encode(), msg.model_dump_json().encode(), None, ts, None)
+        for topic, messages in outputs
         for key, msg, ts in messages
     ]
     await asyncio.gather(*futures)
@@ -120,10 +124,6 @@ def create_app(settings: Settings, forecaster: Forecaster) -> faust.App:
     )
     raw = {"key_serializer": "raw", "value_serializer": "raw", "partitions": kafka.partitions}
     prices = app.topic(names["prices"], **raw)
-    forecasts = app.topic(names["forecasts"], **raw)
-    scores = app.topic(names["scores"], **raw)
-    alerts = app.topic(names["drift_alerts"], **raw)
-    dlq = app.topic(names["dlq"], **raw)
     # The producer's partitioner places each ticker's changelog entry in the partition of its
     # prices, so table writes work inside take_events batches (faust-streaming#497).
     table = app.Table(
@@ -161,15 +161,14 @@ def create_app(settings: Settings, forecaster: Forecaster) -> faust.App:
                     letter.error,
                 )
             await send_all(
-                forecasts, [(f.ticker, f, record_timestamp(f.as_of)) for f in result.forecasts]
+                app,
+                [
+                    (names["forecasts"], [(f.ticker, f, day(f.as_of)) for f in result.forecasts]),
+                    (names["scores"], [(s.ticker, s, day(s.target_date)) for s in result.scores]),
+                    (names["drift_alerts"], [(a.ticker, a, day(a.as_of)) for a in result.alerts]),
+                    (names["dlq"], [(d.key or "", d, time.time()) for d in result.dead_letters]),
+                ],
             )
-            await send_all(
-                scores, [(s.ticker, s, record_timestamp(s.target_date)) for s in result.scores]
-            )
-            await send_all(
-                alerts, [(a.ticker, a, record_timestamp(a.as_of)) for a in result.alerts]
-            )
-            await send_all(dlq, [(d.key or "", d, time.time()) for d in result.dead_letters])
             for ticker, state in result.states.items():
                 table[ticker.encode()] = state.to_json()
 

@@ -70,7 +70,8 @@ def record_batch(result: BatchResult, size: int, seconds: float) -> None:
     EXPIRED.inc(result.expired)
     for alert in result.alerts:
         DRIFT_ALERTS.labels(alert.kind, alert.reason or "", alert.state).inc()
-    for score in result.scores:
+    latest = {score.ticker: score for score in result.scores}  # gauges keep the last value
+    for score in latest.values():
         for sessions, figures in score.rolling.items():
             if figures.mase is not None:
                 ROLLING_MASE.labels(score.ticker, sessions).set(figures.mase)

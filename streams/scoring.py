@@ -3,6 +3,7 @@ behind performance alerts. Pure functions, called by the pipeline in message ord
 
 from __future__ import annotations
 
+import hashlib
 import math
 import uuid
 from collections.abc import Callable
@@ -12,7 +13,7 @@ from functools import lru_cache
 import numpy as np
 
 from core.config import PerformanceSettings
-from model.intervals import INTERVALS, LEVELS, binomial_band, pinball
+from model.intervals import INTERVALS, LEVELS, binomial_band
 from model.metrics import diebold_mariano
 from schemas.drift import DriftStatistic
 from schemas.messages import ForecastScore, RollingScores
@@ -20,55 +21,65 @@ from streams.state import Outstanding, ScoreRow
 
 ROLLING = (20, 60)  # sessions of the rolling figures on every score
 IDS = uuid.UUID("5b0c6a8e-6f2e-4c5e-9b7a-3f1d2c4b5a60")  # namespace of tickcast's message ids
+_NAMESPACE = IDS.bytes
+
+
+def _uuid5_hex(name: str) -> str:
+    """uuid.uuid5(IDS, name).hex, without building a UUID object: two of these per close."""
+    digest = bytearray(hashlib.sha1(_NAMESPACE + name.encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    return digest.hex()
 
 
 def forecast_id(ticker: str, as_of: object, model_name: str, model_version: str) -> str:
     """The same forecast, sent twice after a crash, gets the same id."""
-    return uuid.uuid5(IDS, f"forecast|{ticker}|{as_of}|{model_name}|{model_version}").hex
+    return _uuid5_hex(f"forecast|{ticker}|{as_of}|{model_name}|{model_version}")
 
 
 def score_id(forecast: str) -> str:
-    return uuid.uuid5(IDS, f"score|{forecast}").hex
+    return _uuid5_hex(f"score|{forecast}")
 
 
 def alert_id(
     ticker: str, as_of: object, kind: str, reason: str | None, state: str, version: str
 ) -> str:
-    return uuid.uuid5(IDS, f"alert|{ticker}|{as_of}|{kind}|{reason}|{state}|{version}").hex
+    return _uuid5_hex(f"alert|{ticker}|{as_of}|{kind}|{reason}|{state}|{version}")
 
 
 @lru_cache(maxsize=64)
-def _positions(levels: tuple[float, ...]) -> dict[str, int | list[int]]:
-    """Where the interval bounds and the five standard levels sit among `levels`."""
+def _positions(levels: tuple[float, ...]) -> tuple[dict[str, tuple[int, int]], tuple[int, ...]]:
+    """Where each interval's bounds, and the five standard levels, sit among `levels`."""
 
     def at(level: float) -> int:
         return min(range(len(levels)), key=lambda i: abs(levels[i] - level))
 
-    places: dict[str, int | list[int]] = {
-        f"{name}{side}": at(bound)
-        for name, bounds in INTERVALS.items()
-        for side, bound in zip(("low", "high"), bounds, strict=True)
-    }
-    places["five"] = [at(level) for level in LEVELS]
-    return places
+    bounds = {name: (at(low), at(high)) for name, (low, high) in INTERVALS.items()}
+    return bounds, tuple(at(level) for level in LEVELS)
 
 
 def assess(outstanding: Outstanding, actual: float) -> tuple[ScoreRow, np.ndarray]:
-    """The session's score row, and per level whether the actual return fell at or below."""
+    """The session's score row, and per level whether the actual return fell at or below.
+
+    Plain floats rather than numpy: a handful of numbers per close, where numpy's per-call
+    cost was most of the time. The pinball loss adds up as `model.intervals.pinball` does.
+    """
     y = math.log(actual / outstanding.last_close)
-    q = np.asarray(outstanding.return_quantiles)
-    at = _positions(outstanding.levels)
-    inside = {name: bool(q[at[f"{name}low"]] <= y <= q[at[f"{name}high"]]) for name in INTERVALS}
-    five = q[at["five"]]
-    loss = float(pinball(np.array([y]), five[None, :], LEVELS)[0])
+    q = outstanding.return_quantiles
+    bounds, five = _positions(outstanding.levels)
+    inside = {name: q[low] <= y <= q[high] for name, (low, high) in bounds.items()}
+    loss = 0.0
+    for tau, i in zip(LEVELS, five, strict=True):
+        diff = y - q[i]
+        loss += max(tau * diff, (tau - 1.0) * diff)
     row: ScoreRow = (
         abs(actual - outstanding.predicted_close),
         abs(actual - outstanding.last_close),
         inside["80"],
         inside["95"],
-        loss,
+        loss / len(LEVELS),
     )
-    return row, (y <= q).astype(np.float64)
+    return row, np.array([y <= value for value in q], dtype=np.float64)
 
 
 def rolling(rows: np.ndarray, sessions: int) -> RollingScores:
@@ -87,7 +98,7 @@ def rolling(rows: np.ndarray, sessions: int) -> RollingScores:
 
 def make_score(outstanding: Outstanding, actual: float, rows: np.ndarray) -> ForecastScore:
     """The score message; `rows` (the ticker's history as an array) ends with this session."""
-    row = rows[-1]
+    row = rows[-1].tolist()
     error = actual - outstanding.predicted_close
     return ForecastScore(
         id=score_id(outstanding.id),

@@ -41,7 +41,7 @@ def settle(
     row, hits = assess(outstanding, tick.close)
     keep = max(*ROLLING, rules.sessions)
     history = state.history.add(outstanding.model_version, row, keep)
-    rows = np.asarray(history.rows, dtype=np.float64)
+    rows = history.rows
     result.scores.append(make_score(outstanding, tick.close, rows))
     calibration = state.calibration
     if calibration.version == outstanding.model_version and len(calibration.levels) == len(hits):

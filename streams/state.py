@@ -12,10 +12,14 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+import numpy as np
+
 from streams.alerts import DriftState
 from streams.windows import Window
 
 ScoreRow = tuple[float, float, bool, bool, float]  # |error|, |naive error|, in 80%, in 95%, pinball
+ROW_WIDTH = 5
+_NO_ROWS = np.empty((0, ROW_WIDTH))
 
 
 @dataclass(frozen=True)
@@ -72,17 +76,32 @@ class Outstanding:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ScoreHistory:
-    """The last scored sessions of one ticker under one model version, oldest first."""
+    """The last scored sessions of one ticker under one model version, oldest first.
+
+    `rows` is an N x 5 float array of score rows (booleans as 0/1), never written in place:
+    the stream reads it whole on every scored close, so it is kept in that form.
+    """
 
     version: str = ""
-    rows: tuple[ScoreRow, ...] = ()
+    rows: np.ndarray = field(default_factory=lambda: np.empty((0, ROW_WIDTH)))
 
     def add(self, version: str, row: ScoreRow, keep: int) -> ScoreHistory:
         """Append a session; a new model version starts its history afresh."""
-        rows = self.rows if version == self.version else ()
-        return ScoreHistory(version, (*rows, row)[-keep:])
+        kept = (
+            self.rows[max(len(self.rows) - keep + 1, 0) :] if version == self.version else _NO_ROWS
+        )
+        rows = np.concatenate((kept, np.asarray(row, dtype=np.float64)[None, :]))
+        rows.flags.writeable = False
+        return ScoreHistory(version, rows)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ScoreHistory):
+            return NotImplemented
+        return self.version == other.version and np.array_equal(self.rows, other.rows)
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -113,7 +132,7 @@ class TickerState:
             "drift": self.drift.to_json(),
             "calibration": {"version": self.calibration.version, "levels": self.calibration.levels},
             "outstanding": self.outstanding.to_json() if self.outstanding else None,
-            "history": {"version": self.history.version, "rows": self.history.rows},
+            "history": {"version": self.history.version, "rows": self.history.rows.tolist()},
             "skill": self.skill.to_json(),
             "coverage": self.coverage.to_json(),
             "position": list(self.position) if self.position else None,
@@ -134,12 +153,16 @@ class TickerState:
             outstanding=Outstanding.from_json(data.get("outstanding")),
             history=ScoreHistory(
                 history.get("version", ""),
-                tuple(
-                    (float(a), float(b), bool(c), bool(d), float(e))
-                    for a, b, c, d, e in history.get("rows", ())
-                ),
+                _rows(history.get("rows", ())),
             ),
             skill=DriftState.from_json(data.get("skill")),
             coverage=DriftState.from_json(data.get("coverage")),
             position=tuple(data["position"]) if data.get("position") else None,  # type: ignore[arg-type]
         )
+
+
+def _rows(stored: Any) -> np.ndarray:
+    """Score rows as stored (booleans written as true/false by older workers) as an array."""
+    rows = np.asarray(stored, dtype=np.float64).reshape(-1, ROW_WIDTH)
+    rows.flags.writeable = False
+    return rows

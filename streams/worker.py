@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 
 from faust.worker import Worker
@@ -36,4 +37,5 @@ def run_worker(settings: Settings, model: str | None = None, loglevel: str = "WA
     app = create_app(settings, predictor.forecaster)
     metrics.serve(settings.kafka.metrics_port, settings.kafka.metrics_host)
     logger.info("worker: %s v%s on %s", predictor.name, predictor.version, bootstrap)
+    gc.freeze()
     QuietWorker(app, loglevel=loglevel, quiet=True).execute_from_commandline()

@@ -16,7 +16,7 @@ from model.intervals import LEVELS, aci_step, level_key
 from producers.calendar import trading_days
 from schemas.messages import PriceTick
 from streams.pipeline import BatchResult, Incoming, process_batch
-from streams.state import TickerState
+from streams.state import ScoreHistory, TickerState
 from tests.utils.factories import stand_in_bundle
 
 WINDOW = 60
@@ -174,3 +174,24 @@ def test_the_state_survives_its_json_round_trip() -> None:
     assert restored.calibration == state.calibration
     assert restored.history == state.history
     assert replace(restored, window=state.window) == state
+
+
+def test_the_history_keeps_the_last_sessions_and_restarts_with_a_new_version() -> None:
+    history = ScoreHistory()
+    for i in range(100):
+        history = history.add("1", (float(i), 1.0, True, False, 0.1), keep=60)
+        assert len(history.rows) == min(i + 1, 60)
+    assert history.rows[0, 0] == 40.0 and history.rows[-1].tolist() == [99.0, 1.0, 1.0, 0.0, 0.1]
+    assert len(history.add("2", (1.0, 1.0, True, True, 0.0), keep=60).rows) == 1
+    with pytest.raises(ValueError):
+        history.rows[0, 0] = 0.0  # shared between states: never written in place
+
+
+def test_a_history_stored_by_an_older_worker_with_booleans_still_reads() -> None:
+    stored: dict = {"window": [], "history": {"version": "1", "rows": []}}
+    stored["history"]["rows"] = [[0.5, 0.4, True, False, 0.02], [0.3, 0.6, False, True, 0.01]]
+    restored = TickerState.from_json(stored)
+    assert restored.history.rows.tolist() == [
+        [0.5, 0.4, 1.0, 0.0, 0.02],
+        [0.3, 0.6, 0.0, 1.0, 0.01],
+    ]
