@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 
 import faust
 from mode.utils.objects import cached_property
@@ -16,6 +16,7 @@ from core import kafka as bus
 from core.config import Settings
 from model.forecaster import Forecaster
 from model.predictor import Predictor
+from producers.publish import timestamp_ms
 from schemas.messages import Message, ModelEvent
 from streams import events, metrics
 from streams.pipeline import Incoming, capacity, process_batch
@@ -90,8 +91,8 @@ Output = tuple[str, Message, float]  # key, message, record timestamp
 
 
 def day(when: date) -> float:
-    """Messages carry their trading date as the record timestamp (midnight UTC)."""
-    return datetime(when.year, when.month, when.day, tzinfo=UTC).timestamp()
+    """The producers' record timestamp (the trading date, midnight UTC), in Faust's seconds."""
+    return timestamp_ms(when) / 1000
 
 
 async def send_all(app: faust.App, outputs: list[tuple[str, list[Output]]]) -> None:

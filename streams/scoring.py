@@ -13,7 +13,7 @@ from functools import lru_cache
 import numpy as np
 
 from core.config import PerformanceSettings
-from model.intervals import INTERVALS, LEVELS, binomial_band
+from model.intervals import INTERVALS, LEVELS, binomial_band, pinball_one
 from model.metrics import diebold_mariano
 from schemas.drift import DriftStatistic
 from schemas.messages import ForecastScore, RollingScores
@@ -62,22 +62,18 @@ def assess(outstanding: Outstanding, actual: float) -> tuple[ScoreRow, np.ndarra
     """The session's score row, and per level whether the actual return fell at or below.
 
     Plain floats rather than numpy: a handful of numbers per close, where numpy's per-call
-    cost was most of the time. The pinball loss adds up as `model.intervals.pinball` does.
+    cost was most of the time.
     """
     y = math.log(actual / outstanding.last_close)
     q = outstanding.return_quantiles
     bounds, five = _positions(outstanding.levels)
     inside = {name: q[low] <= y <= q[high] for name, (low, high) in bounds.items()}
-    loss = 0.0
-    for tau, i in zip(LEVELS, five, strict=True):
-        diff = y - q[i]
-        loss += max(tau * diff, (tau - 1.0) * diff)
     row: ScoreRow = (
         abs(actual - outstanding.predicted_close),
         abs(actual - outstanding.last_close),
         inside["80"],
         inside["95"],
-        loss / len(LEVELS),
+        pinball_one(y, [q[i] for i in five], LEVELS),
     )
     return row, np.array([y <= value for value in q], dtype=np.float64)
 

@@ -19,7 +19,15 @@ from streams.windows import Window
 
 ScoreRow = tuple[float, float, bool, bool, float]  # |error|, |naive error|, in 80%, in 95%, pinball
 ROW_WIDTH = 5
-_NO_ROWS = np.empty((0, ROW_WIDTH))
+
+
+def _frozen(rows: np.ndarray) -> np.ndarray:
+    """Score rows are shared between successive states, so nobody may write them in place."""
+    rows.flags.writeable = False
+    return rows
+
+
+_NO_ROWS = _frozen(np.empty((0, ROW_WIDTH)))
 
 
 @dataclass(frozen=True)
@@ -85,23 +93,19 @@ class ScoreHistory:
     """
 
     version: str = ""
-    rows: np.ndarray = field(default_factory=lambda: np.empty((0, ROW_WIDTH)))
+    rows: np.ndarray = field(default_factory=lambda: _NO_ROWS)
 
     def add(self, version: str, row: ScoreRow, keep: int) -> ScoreHistory:
         """Append a session; a new model version starts its history afresh."""
         kept = (
             self.rows[max(len(self.rows) - keep + 1, 0) :] if version == self.version else _NO_ROWS
         )
-        rows = np.concatenate((kept, np.asarray(row, dtype=np.float64)[None, :]))
-        rows.flags.writeable = False
-        return ScoreHistory(version, rows)
+        return ScoreHistory(version, _frozen(np.vstack((kept, row))))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ScoreHistory):
             return NotImplemented
         return self.version == other.version and np.array_equal(self.rows, other.rows)
-
-    __hash__ = None  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -163,6 +167,4 @@ class TickerState:
 
 def _rows(stored: Any) -> np.ndarray:
     """Score rows as stored (booleans written as true/false by older workers) as an array."""
-    rows = np.asarray(stored, dtype=np.float64).reshape(-1, ROW_WIDTH)
-    rows.flags.writeable = False
-    return rows
+    return _frozen(np.asarray(stored, dtype=np.float64).reshape(-1, ROW_WIDTH))

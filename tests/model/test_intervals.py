@@ -20,6 +20,7 @@ from model.intervals import (
     level_key,
     non_crossing,
     pinball,
+    pinball_one,
     winkler,
 )
 
@@ -50,6 +51,16 @@ def test_pinball_by_hand() -> None:
     # row 2: y=0, d = [0.01, -0.01, -0.03]
     #   0.1*0.01 = 0.001; 0.5*0.01 = 0.005; 0.1*0.03 = 0.003 -> 0.009 / 3 = 0.003
     assert pinball(Y, Q, TAUS) == pytest.approx([0.003, 0.029 / 3, 0.003])
+
+
+def test_the_one_value_pinball_is_the_vectorised_one_to_the_bit() -> None:
+    # The stream scores with pinball_one, evaluate and backtest reports with pinball.
+    rng = np.random.default_rng(5)
+    levels = (0.025, 0.1, 0.5, 0.9, 0.975)
+    for _ in range(200):
+        y, q = rng.normal(0, 0.02), np.sort(rng.normal(0, 0.02, len(levels)))
+        assert pinball_one(y, q.tolist(), levels) == pinball(np.array([y]), q[None, :], levels)[0]
+    assert pinball_one(0.01, [0.0], [0.5]) == pytest.approx(0.005)
 
 
 def test_pinball_is_zero_on_a_perfect_forecast() -> None:

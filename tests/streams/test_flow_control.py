@@ -6,7 +6,9 @@ import asyncio
 
 from mode.utils.queues import FlowControlEvent, FlowControlQueue
 
-from streams.app import App, KeepQueuedOnResume
+from core.config import Settings
+from streams.app import KeepQueuedOnResume, create_app
+from tests.streams.test_app import forecaster
 
 
 def queued_after(flow: FlowControlEvent, suspend_first: bool) -> int:
@@ -37,4 +39,6 @@ def test_a_resume_after_a_suspension_still_clears_stale_messages() -> None:
 
 
 def test_the_worker_app_uses_it() -> None:
-    assert isinstance(App("flow-control-test").flow_control, KeepQueuedOnResume)
+    settings = Settings(kafka={"bootstrap_servers": "127.0.0.1:9"})  # never connected to
+    app = create_app(settings, forecaster(60, "1"))
+    assert isinstance(app.flow_control, KeepQueuedOnResume)
