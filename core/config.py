@@ -107,7 +107,11 @@ class PerformanceSettings(BaseModel, frozen=True):
 
     sessions: int = Field(60, ge=10, le=1000, description="Scored sessions each test reads.")
     skill_p: float = Field(
-        0.05, gt=0.0, lt=1.0, description="One-sided Diebold-Mariano p below which it is worse."
+        0.05,
+        gt=0.0,
+        lt=0.5,
+        description="One-sided Diebold-Mariano p below which it is worse (under 0.5: at 0.5 "
+        "and above, a model no worse than naive would count as worse).",
     )
     coverage_confidence: float = Field(
         0.95, gt=0.0, lt=1.0, description="Binomial band the 80% coverage must stay inside."

@@ -28,13 +28,20 @@ WEIGHTS, CONFIG, BASELINE, CALIBRATION = (
     "drift_baseline.json",
     "calibration.json",
 )
-FORMAT_VERSION = 2  # 2: location and scale, daily ranges, split conformal calibration
+# 2: location and scale, daily ranges, split conformal calibration;
+# 3: each day's variance read relative to the window's EWMA (model.features)
+FORMAT_VERSION = 3
 
 
 @dataclass(frozen=True)
 class Calibration:
     """Fit on the validation split after training: how far to trust the network's location,
     and the standardised residuals that split conformal turns into quantiles.
+
+    Intervals are symmetric about the point, from the residuals' magnitudes (the usual split
+    conformal score |y - point| / scale): signed residuals carried the validation year's
+    drift into every interval (in 2023 their median was +0.06 scale), which the point forecast
+    deliberately leaves out.
 
     `ranged` holds residuals of windows whose days all had open, high and low; `close_only`
     those of the same windows read from closes alone, so both kinds of input are calibrated.
@@ -46,6 +53,15 @@ class Calibration:
 
     def scores(self, ranged: bool) -> np.ndarray:
         return self.ranged if ranged else self.close_only
+
+    def magnitudes(self, ranged: bool) -> tuple[float, ...]:
+        """Sorted |residual| / scale, the conformity scores of the symmetric intervals, as
+        plain floats: every forecast reads from them (`conformal_quantile_one`)."""
+        return self._magnitudes[ranged]
+
+    @cached_property
+    def _magnitudes(self) -> dict[bool, tuple[float, ...]]:
+        return {kind: tuple(np.sort(np.abs(self.scores(kind))).tolist()) for kind in (True, False)}
 
     def spread(self, ranged: bool) -> float:
         """Std of the residuals: scale times this is the predicted std of the return."""

@@ -127,7 +127,7 @@ def window_features(
 
     Channels: scaled returns; log distance to the last close in units of a typical daily
     move (the window over its last close, made scale-free); log daily variance relative to
-    the training variance. The prior is in units of the training return std.
+    the window's EWMA variance. The prior is in units of the training return std.
     """
     windows = np.asarray(windows, dtype=np.float64)
     returns = log_returns(windows)
@@ -135,8 +135,12 @@ def window_features(
     train_variance = scaler.std**2
     variance, consistent = daily_variance(windows, bars)
     variance = variance / train_variance
-    steps = np.stack([scaler.transform(returns), level, np.log(variance + VARIANCE_FLOOR)], axis=-1)
     prior = scale_prior(variance, VARIANCE_FLOOR)
+    # Each day's variance relative to the window's own EWMA (2 x the log sd prior): the level
+    # of volatility reaches the network only through the prior, never anchored to the
+    # training years' level, which pulled every forecast in calm 2024 toward the 2020 crash.
+    relative = np.log(variance + VARIANCE_FLOOR) - 2.0 * prior[:, :1]
+    steps = np.stack([scaler.transform(returns), level, relative], axis=-1)
     return steps.astype(dtype), prior.astype(dtype), consistent.all(axis=-1)
 
 

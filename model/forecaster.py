@@ -7,6 +7,7 @@ all call `Forecaster.forecast`, so a change to what a forecast is happens here, 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
@@ -20,7 +21,13 @@ from model.bundle import Calibration, ModelBundle
 from model.drift import assess_drift
 from model.errors import IncompatibleModelError, InvalidWindowError
 from model.features import returns_to_prices
-from model.intervals import LEVELS, conformal_quantile, level_key, non_crossing
+from model.intervals import (
+    LEVELS,
+    central_coverages,
+    conformal_quantile_one,
+    coverage_of,
+    level_key,
+)
 from producers.calendar import next_trading_day
 from schemas.drift import DriftReport
 
@@ -50,6 +57,7 @@ class Prediction:
     return_quantiles: dict[str, float]  # the same levels as log returns
     volatility: float  # predicted std of the next log return
     interval_method: str  # "split-conformal" or "aci"
+    radii: tuple[float, ...]  # per central interval, its half-width about predicted_return
     location: float  # the network's own location, before shrinking toward naive
     scale: float  # the network's scale of the next log return
     ranged: bool  # every day of the window had open, high and low: the ranged calibration
@@ -134,6 +142,21 @@ class Forecaster:
     def level_keys(self) -> list[str]:
         return [level_key(level) for level in self.levels]
 
+    @cached_property
+    def coverages(self) -> tuple[float, ...]:
+        """The central intervals the levels bound (0.8 for 0.1 and 0.9), narrowest first."""
+        return central_coverages(self.levels.tolist())
+
+    @cached_property
+    def _layout(self) -> list[tuple[float, int]]:
+        """Per level: its side of the point (-1, 0, +1), and which radius it takes (0: none)."""
+        return [
+            (math.copysign(1.0, level - 0.5), 1 + self.coverages.index(coverage_of(level)))
+            if level != 0.5
+            else (0.0, 0)
+            for level in self.levels.tolist()
+        ]
+
     def _bars(self, inputs: Sequence[WindowInput]) -> np.ndarray | None:
         if all(item.bars is None for item in inputs):
             return None
@@ -154,14 +177,27 @@ class Forecaster:
         return self.bundle.calibration
 
     def _quantiles(
-        self, point: float, scale: float, ranged: bool, last: float, levels: np.ndarray
-    ) -> tuple[dict[str, float], dict[str, float]]:
-        """Close and return quantiles at the nominal levels' keys, computed at `levels`."""
-        z = conformal_quantile(self._calibration().scores(ranged), levels)
-        returns = non_crossing(point + scale * np.asarray(z))
+        self, point: float, scale: float, ranged: bool, last: float, coverages: Sequence[float]
+    ) -> tuple[dict[str, float], dict[str, float], tuple[float, ...]]:
+        """Close and return quantiles at the nominal levels' keys, and each interval's radius.
+
+        Intervals are symmetric about the point: the one of nominal coverage c reaches
+        scale x the conformal c-quantile of |residual| / scale, read at `coverages` (the
+        nominal ones, or the stream's ACI-moved ones). The 0.5 level is the point itself.
+        Plain floats: a handful of numbers per forecast, where numpy's per-call cost was most
+        of the work. Sorting keeps the levels from crossing (ACI may move one interval past
+        another), and never worsens the pinball loss.
+        """
+        magnitudes = self._calibration().magnitudes(ranged)
+        radii = (0.0, *(scale * conformal_quantile_one(magnitudes, c) for c in coverages))
+        returns = sorted(point + side * radii[which] for side, which in self._layout)
         keys = self.level_keys
-        closes = (last * np.exp(returns)).tolist()
-        return dict(zip(keys, closes, strict=True)), dict(zip(keys, returns.tolist(), strict=True))
+        closes = [last * math.exp(value) for value in returns]
+        return (
+            dict(zip(keys, closes, strict=True)),
+            dict(zip(keys, returns, strict=True)),
+            radii[1:],
+        )
 
     def forecast(
         self, inputs: Sequence[WindowInput], *, intervals: bool = True
@@ -170,7 +206,7 @@ class Forecaster:
         each split conformal quantiles.
 
         The stream reads each forecast's quantiles at its ticker's adaptive levels instead
-        (`at_levels`, in message order), so it asks for none here (`intervals=False`).
+        (`at_coverages`, in message order), so it asks for none here (`intervals=False`).
         """
         calibration = self._calibration()
         closes = self.validate([item.closes for item in inputs])
@@ -183,10 +219,10 @@ class Forecaster:
         for i, item in enumerate(inputs):
             ranged, scale = bool(distribution.ranged[i]), float(distribution.scale[i])
             last = float(closes[i, -1])
-            quantiles, returns = (
-                self._quantiles(float(points[i]), scale, ranged, last, self.levels)
+            quantiles, returns, radii = (
+                self._quantiles(float(points[i]), scale, ranged, last, self.coverages)
                 if intervals
-                else ({}, {})
+                else ({}, {}, ())
             )
             predictions.append(
                 Prediction(
@@ -201,6 +237,7 @@ class Forecaster:
                     return_quantiles=returns,
                     volatility=scale * calibration.spread(ranged),
                     interval_method="split-conformal",
+                    radii=radii,
                     location=float(distribution.location[i]),
                     scale=scale,
                     ranged=ranged,
@@ -208,15 +245,20 @@ class Forecaster:
             )
         return predictions
 
-    def at_levels(self, prediction: Prediction, levels: Sequence[float]) -> Prediction:
-        """The same forecast with quantiles read at the stream's adaptive (ACI) levels."""
-        quantiles, returns = self._quantiles(
+    def at_coverages(self, prediction: Prediction, coverages: Sequence[float]) -> Prediction:
+        """The same forecast with its intervals read at the stream's adaptive (ACI) coverages,
+        one per entry of `self.coverages`."""
+        quantiles, returns, radii = self._quantiles(
             prediction.predicted_return,
             prediction.scale,
             prediction.ranged,
             prediction.last_close,
-            np.asarray(levels, dtype=np.float64),
+            coverages,
         )
         return replace(
-            prediction, quantiles=quantiles, return_quantiles=returns, interval_method="aci"
+            prediction,
+            quantiles=quantiles,
+            return_quantiles=returns,
+            radii=radii,
+            interval_method="aci",
         )

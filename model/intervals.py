@@ -6,6 +6,7 @@ coverage, width, Winkler and pinball, and one conformal / adaptive calibration r
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from functools import lru_cache
 
@@ -21,6 +22,16 @@ INTERVALS: dict[str, tuple[float, float]] = {"80": (0.1, 0.9), "95": (0.025, 0.9
 def level_key(level: float) -> str:
     """JSON key of a level ('0.1', '0.975'); rounding first so that 1 - 0.9 is also '0.1'."""
     return repr(round(float(level), 10))
+
+
+def coverage_of(level: float) -> float:
+    """Coverage of the central interval a quantile level bounds: 0.8 for 0.1 and for 0.9."""
+    return round(abs(2.0 * float(level) - 1.0), 10)
+
+
+def central_coverages(levels: Sequence[float]) -> tuple[float, ...]:
+    """The distinct central intervals that `levels` bound, narrowest first; 0.5 bounds none."""
+    return tuple(sorted({coverage_of(level) for level in levels} - {0.0}))
 
 
 def pinball(y: np.ndarray, q: np.ndarray, levels: Sequence[float]) -> np.ndarray:
@@ -104,31 +115,41 @@ def conformal_quantile(sorted_scores: np.ndarray, level: float | np.ndarray) -> 
     return result
 
 
+def conformal_quantile_one(sorted_scores: Sequence[float], level: float) -> float:
+    """`conformal_quantile` for one level, in plain floats: the same operations in the same
+    order, so the same bits. Forecasts read two radii each, where numpy's per-call cost was
+    most of the work."""
+    n = len(sorted_scores)
+    if n == 0:
+        raise InputError("no calibration scores: conformal calibration needs at least one")
+    position = min(max(level * (n + 1) - 1.0, 0.0), n - 1.0)
+    below = math.floor(position)
+    a, b = sorted_scores[below], sorted_scores[min(below + 1, n - 1)]
+    t = position - below
+    diff = b - a
+    return b - diff * (1.0 - t) if t >= 0.5 else a + diff * t
+
+
 def aci_step(
-    level_eff: np.ndarray,
-    levels: np.ndarray,
-    hit: np.ndarray,
+    level_eff: Sequence[float],
+    levels: Sequence[float],
+    hit: Sequence[float],
     gamma: float,
     bounds: tuple[float, float] = (0.0005, 0.9995),
-) -> np.ndarray:
-    """One adaptive conformal inference update (Gibbs & Candes 2021) per quantile level.
+) -> tuple[float, ...]:
+    """One adaptive conformal inference update (Gibbs & Candes 2021): level + gamma (target - hit).
 
-    hit = 1 where y <= q at that level. When realised values fall below a quantile more
-    often than its nominal level, its effective level drops (and vice versa), so coverage
-    tracks the target under drift. Clipping keeps the level a usable probability.
+    The stream runs it per central interval: level is the effective coverage, target the
+    nominal one, hit = 1 where y fell inside. An interval that covers more often than its
+    target narrows (and vice versa), so coverage tracks the target under drift. (Per quantile
+    level, with hit = 1 where y <= q, it is the same rule.) Clipping keeps a usable
+    probability. Plain floats: two numbers per scored close.
     """
-    level_eff = np.asarray(level_eff, dtype=np.float64)
-    step = np.asarray(levels, dtype=np.float64) - np.asarray(hit, dtype=np.float64)
-    # minimum/maximum rather than np.clip: the same numbers, a fraction of the call overhead
-    return np.minimum(np.maximum(level_eff + gamma * step, bounds[0]), bounds[1])
-
-
-def non_crossing(q: np.ndarray) -> np.ndarray:
-    """Quantiles sorted along the last axis (rearrangement), so levels never cross.
-
-    Sorting never worsens the pinball loss, and it is exact even for extreme values.
-    """
-    return np.sort(np.asarray(q, dtype=np.float64), axis=-1)
+    low, high = bounds
+    return tuple(
+        min(max(float(eff) + gamma * (float(target) - float(h)), low), high)
+        for eff, target, h in zip(level_eff, levels, hit, strict=True)
+    )
 
 
 def _level_index(levels: Sequence[float], level: float) -> int:

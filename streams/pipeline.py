@@ -4,7 +4,7 @@ state out.
 Pure apart from the Forecaster's forward pass: no Kafka here, so the Faust agent, the local
 backtest engine and the tests all run exactly this code. The network runs once per batch;
 then every accepted close is settled in message order: it scores the forecast waiting for
-it, moves the ticker's quantile levels (ACI), and its own forecast reads the moved levels.
+it, moves the ticker's interval coverages (ACI), and its own forecast reads the moved ones.
 """
 
 from __future__ import annotations
@@ -145,7 +145,7 @@ def process_batch(
                 )
             )
         accepted.append((tick, index))
-    # With scoring, each forecast's quantiles are read at its ticker's ACI levels below.
+    # With scoring, each forecast's quantiles are read at its ticker's ACI coverages below.
     scoring = forecaster.settings.scoring
     predictions = forecaster.forecast(pending, intervals=not scoring) if pending else []
     # Settling runs in message order (windows are already final; nothing else was touched

@@ -14,7 +14,7 @@ import numpy as np
 
 from core.config import PerformanceSettings
 from model.intervals import INTERVALS, LEVELS, binomial_band, pinball_one
-from model.metrics import diebold_mariano
+from model.metrics import DieboldMariano, diebold_mariano
 from schemas.drift import DriftStatistic
 from schemas.messages import ForecastScore, RollingScores
 from streams.state import Outstanding, ScoreRow
@@ -58,8 +58,8 @@ def _positions(levels: tuple[float, ...]) -> tuple[dict[str, tuple[int, int]], t
     return bounds, tuple(at(level) for level in LEVELS)
 
 
-def assess(outstanding: Outstanding, actual: float) -> tuple[ScoreRow, np.ndarray]:
-    """The session's score row, and per level whether the actual return fell at or below.
+def assess(outstanding: Outstanding, actual: float) -> tuple[ScoreRow, tuple[float, ...]]:
+    """The session's score row, and per interval whether the actual return fell inside it.
 
     Plain floats rather than numpy: a handful of numbers per close, where numpy's per-call
     cost was most of the time.
@@ -75,7 +75,8 @@ def assess(outstanding: Outstanding, actual: float) -> tuple[ScoreRow, np.ndarra
         inside["95"],
         pinball_one(y, [q[i] for i in five], LEVELS),
     )
-    return row, np.array([y <= value for value in q], dtype=np.float64)
+    distance = abs(y - outstanding.center)
+    return row, tuple(float(distance <= radius) for radius in outstanding.radii)
 
 
 def rolling(rows: np.ndarray, sessions: int) -> RollingScores:
@@ -135,14 +136,21 @@ def verdicts(history: np.ndarray, rules: PerformanceSettings) -> dict[str, Verdi
         return {}
     rows = history[-rules.sessions :]
     n = len(rows)
-    test = diebold_mariano(rows[:, 0], rows[:, 1], power=1, alternative="greater")
     low, high = binomial_band(n, 0.8, rules.coverage_confidence)
     inside = int(rows[:, 2].sum())
     share = inside / n
-    skill_failing = test.pvalue < rules.skill_p
     coverage_failing = not low <= share <= high
 
+    def dm() -> DieboldMariano:
+        return diebold_mariano(rows[:, 0], rows[:, 1], power=1, alternative="greater")
+
+    # No larger loss than naive's means a one-sided p of at least 0.5, above any allowed
+    # skill_p: the test runs only when the model is behind (a shrunk-to-naive model never is).
+    behind = float((rows[:, 0] - rows[:, 1]).sum()) > 0.0
+    skill_failing = behind and dm().pvalue < rules.skill_p
+
     def skill() -> list[DriftStatistic]:
+        test = dm()
         mase = rolling(rows, n).mase
         return [
             DriftStatistic(

@@ -1,8 +1,9 @@
 """How one accepted close changes its ticker, in message order.
 
 First it settles the forecast that was waiting for it: a score, a step of adaptive conformal
-inference (ACI) for each quantile level, and the performance tests. Then, once the window is
-full, its own forecast goes out at the moved levels and waits for the next close.
+inference (ACI) for each central interval's coverage, and the performance tests. Then, once
+the window is full, its own forecast goes out at the moved coverages and waits for the next
+close.
 """
 
 from __future__ import annotations
@@ -38,20 +39,20 @@ def settle(
     if tick.date != outstanding.target_date:
         result.expired += 1
         return replace(state, outstanding=None)
-    row, hits = assess(outstanding, tick.close)
+    row, inside = assess(outstanding, tick.close)
     keep = max(*ROLLING, rules.sessions)
     history = state.history.add(outstanding.model_version, row, keep)
     rows = history.rows
     result.scores.append(make_score(outstanding, tick.close, rows))
     calibration = state.calibration
-    if calibration.version == outstanding.model_version and len(calibration.levels) == len(hits):
-        levels = aci_step(
-            np.asarray(calibration.levels),
-            np.asarray(outstanding.levels),
-            hits,
-            forecaster.settings.aci_gamma,
+    if (
+        calibration.version == outstanding.model_version
+        and len(calibration.coverages) == len(inside) > 0
+    ):
+        coverages = aci_step(
+            calibration.coverages, outstanding.coverages, inside, forecaster.settings.aci_gamma
         )
-        calibration = Calibrated(calibration.version, tuple(levels.tolist()))
+        calibration = Calibrated(calibration.version, coverages)
     alerts = _performance(state, outstanding, rows, rules, result)
     return replace(state, outstanding=None, history=history, calibration=calibration, **alerts)
 
@@ -98,13 +99,12 @@ def _performance(
 def forecast_message(
     state: TickerState, prediction: Prediction, forecaster: Forecaster, result: BatchResult
 ) -> TickerState:
-    """Send this close's forecast (at the ticker's ACI levels), step the drift hysteresis, and
-    keep the forecast to score against the next close."""
+    """Send this close's forecast (at the ticker's ACI coverages), step the drift hysteresis,
+    and keep the forecast to score against the next close."""
     scoring = forecaster.settings.scoring
-    nominal = tuple(forecaster.levels.tolist())
-    calibration = state.calibration.for_model(forecaster.version, nominal)
+    calibration = state.calibration.for_model(forecaster.version, forecaster.coverages)
     if scoring:
-        prediction = forecaster.at_levels(prediction, calibration.levels)
+        prediction = forecaster.at_coverages(prediction, calibration.coverages)
     identity = forecast_id(prediction.ticker, prediction.as_of, forecaster.name, forecaster.version)
     result.forecasts.append(
         Forecast(
@@ -153,7 +153,10 @@ def forecast_message(
             model_version=forecaster.version,
             last_close=prediction.last_close,
             predicted_close=prediction.predicted_close,
-            levels=nominal,
+            levels=tuple(forecaster.levels.tolist()),
             return_quantiles=tuple(prediction.return_quantiles.values()),
+            center=prediction.predicted_return,
+            coverages=forecaster.coverages,
+            radii=prediction.radii,
         )
     return replace(state, drift=drift, calibration=calibration, outstanding=outstanding)

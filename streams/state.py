@@ -32,15 +32,16 @@ _NO_ROWS = _frozen(np.empty((0, ROW_WIDTH)))
 
 @dataclass(frozen=True)
 class Calibrated:
-    """A ticker's effective quantile levels under one model version (ACI moves them)."""
+    """A ticker's effective interval coverages under one model version (ACI moves them), one
+    per central interval of the forecaster's levels (0.8 for 0.1 and 0.9), narrowest first."""
 
     version: str = ""
-    levels: tuple[float, ...] = ()
+    coverages: tuple[float, ...] = ()
 
     def for_model(self, version: str, nominal: tuple[float, ...]) -> Calibrated:
-        """These levels if they belong to `version`; else a restart at the nominal levels, the
-        new model's own split conformal state."""
-        if self.version == version and len(self.levels) == len(nominal):
+        """These coverages if they belong to `version`; else a restart at the nominal ones,
+        the new model's own split conformal state."""
+        if self.version == version and len(self.coverages) == len(nominal):
             return self
         return Calibrated(version, nominal)
 
@@ -58,7 +59,10 @@ class Outstanding:
     last_close: float
     predicted_close: float
     levels: tuple[float, ...]  # the nominal levels of the quantiles below
-    return_quantiles: tuple[float, ...]  # as sent, at the levels ACI had moved them to
+    return_quantiles: tuple[float, ...]  # as sent, with intervals at ACI's moved coverages
+    center: float = 0.0  # the point log return the intervals are centred on
+    coverages: tuple[float, ...] = ()  # nominal coverage of each interval...
+    radii: tuple[float, ...] = ()  # ...and its half-width as sent; () from older workers
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -67,6 +71,8 @@ class Outstanding:
             "target_date": self.target_date.isoformat(),
             "levels": list(self.levels),
             "return_quantiles": list(self.return_quantiles),
+            "coverages": list(self.coverages),
+            "radii": list(self.radii),
         }
 
     @classmethod
@@ -80,6 +86,8 @@ class Outstanding:
                 "target_date": date.fromisoformat(data["target_date"]),
                 "levels": tuple(data["levels"]),
                 "return_quantiles": tuple(data["return_quantiles"]),
+                "coverages": tuple(data.get("coverages", ())),
+                "radii": tuple(data.get("radii", ())),
             }
         )
 
@@ -134,7 +142,10 @@ class TickerState:
         return {
             "window": self.window.to_json(),
             "drift": self.drift.to_json(),
-            "calibration": {"version": self.calibration.version, "levels": self.calibration.levels},
+            "calibration": {
+                "version": self.calibration.version,
+                "coverages": self.calibration.coverages,
+            },
             "outstanding": self.outstanding.to_json() if self.outstanding else None,
             "history": {"version": self.history.version, "rows": self.history.rows.tolist()},
             "skill": self.skill.to_json(),
@@ -151,8 +162,9 @@ class TickerState:
         return cls(
             window=Window.from_json(data["window"]),
             drift=DriftState.from_json(data.get("drift")),
+            # Per-level ACI state of older workers has no "coverages": it restarts at nominal.
             calibration=Calibrated(
-                calibration.get("version", ""), tuple(calibration.get("levels", ()))
+                calibration.get("version", ""), tuple(calibration.get("coverages", ()))
             ),
             outstanding=Outstanding.from_json(data.get("outstanding")),
             history=ScoreHistory(

@@ -115,9 +115,14 @@ def test_window_feature_channels() -> None:
     expected_level = np.log(windows[:, 1:] / windows[:, -1:]) / (0.02 * np.sqrt(19))
     np.testing.assert_allclose(features[..., 1], expected_level, rtol=1e-5, atol=1e-6)
     assert np.all(features[:, -1, 1] == 0.0)
-    # without bars the variance channel reads squared returns, over the training variance
-    variance = np.diff(np.log(windows), axis=1) ** 2 / 0.02**2
-    np.testing.assert_allclose(features[..., 2], np.log(variance + 0.05), rtol=1e-5, atol=1e-5)
+    # without bars the variance channel reads squared returns, relative to the window's EWMA
+    # (lambda 0.94, started at the window's mean), all in units of the training variance
+    variance = np.diff(np.log(windows), axis=1) ** 2 / 0.02**2 + 0.05
+    ewma = variance.mean(axis=1)
+    for day in range(variance.shape[1]):
+        ewma = 0.94 * ewma + 0.06 * variance[:, day]
+    expected = np.log(variance) - np.log(ewma)[:, None]
+    np.testing.assert_allclose(features[..., 2], expected, rtol=1e-5, atol=1e-5)
 
 
 def test_daily_variance_is_the_overnight_gap_plus_garman_klass() -> None:

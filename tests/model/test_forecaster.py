@@ -8,7 +8,7 @@ import pytest
 from core.config import DriftSettings, ForecastSettings
 from model.drift import build_baselines
 from model.forecaster import Forecaster, WindowInput
-from model.intervals import LEVELS, level_key
+from model.intervals import LEVELS, conformal_quantile, level_key
 from tests.utils.factories import stand_in_bundle
 
 W = 60
@@ -46,17 +46,32 @@ def test_quantiles_are_finite_and_never_cross_on_extreme_windows(forecaster, clo
 
 
 @pytest.mark.parametrize(
-    "levels",
-    [LEVELS[::-1], (0.9995,) * 5, (0.0005,) * 5, (0.5, 0.0005, 0.9995, 0.0005, 0.5)],
-    ids=["reversed", "all high", "all low", "scrambled"],
+    "coverages",
+    [(0.95, 0.8), (0.9995, 0.9995), (0.0005, 0.0005), (0.0005, 0.9995)],
+    ids=["swapped", "all wide", "all narrow", "narrow then widest"],
 )
-def test_adaptive_levels_never_make_quantiles_cross(forecaster, levels) -> None:
+def test_adaptive_coverages_never_make_quantiles_cross(forecaster, coverages) -> None:
     closes = 20 * np.exp(np.cumsum(np.random.default_rng(3).normal(0, 0.02, W)))
     [prediction] = forecaster.forecast([WindowInput(closes)])
-    moved = forecaster.at_levels(prediction, levels)
+    moved = forecaster.at_coverages(prediction, coverages)
     values = list(moved.return_quantiles.values())
     assert values == sorted(values) and moved.interval_method == "aci"
     assert moved.predicted_close == prediction.predicted_close  # only the intervals move
+    assert moved.return_quantiles["0.5"] == prediction.predicted_return  # the point stays
+
+
+def test_intervals_are_symmetric_about_the_point_at_the_conformal_radius(forecaster) -> None:
+    closes = 20 * np.exp(np.cumsum(np.random.default_rng(5).normal(0, 0.02, W)))
+    [p] = forecaster.forecast([WindowInput(closes)])
+    assert forecaster.coverages == (0.8, 0.95)
+    magnitudes = np.sort(np.abs(forecaster.bundle.calibration.scores(p.ranged)))
+    for coverage, radius, (low, high) in zip(
+        (0.8, 0.95), p.radii, (("0.1", "0.9"), ("0.025", "0.975")), strict=True
+    ):
+        assert radius == pytest.approx(p.scale * conformal_quantile(magnitudes, coverage))
+        q = p.return_quantiles
+        assert q[high] - p.predicted_return == pytest.approx(radius, rel=1e-12)
+        assert p.predicted_return - q[low] == pytest.approx(radius, rel=1e-12)
 
 
 def test_extra_levels_from_the_settings_join_the_five() -> None:

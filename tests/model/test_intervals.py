@@ -14,11 +14,13 @@ from model.intervals import (
     LEVELS,
     aci_step,
     binomial_band,
+    central_coverages,
     conformal_quantile,
+    conformal_quantile_one,
+    coverage_of,
     covered,
     interval_figures,
     level_key,
-    non_crossing,
     pinball,
     pinball_one,
     winkler,
@@ -197,27 +199,19 @@ def test_aci_step_moves_the_right_way() -> None:
     assert aci_step(np.array([0.5]), np.array([0.5]), np.array([0]), 1.0, (0.1, 0.7))[0] == 0.7
 
 
-def test_non_crossing_sorts_crossed_rows() -> None:
-    crossed = np.array([[0.02, -0.01, 0.0, 0.05, 0.03], [0.0, 0.0, -0.1, 0.1, 0.1]])
-    assert non_crossing(crossed).tolist() == [
-        [-0.01, 0.0, 0.02, 0.03, 0.05],
-        [-0.1, 0.0, 0.0, 0.1, 0.1],
-    ]
+def test_the_one_level_conformal_quantile_gives_the_same_bits() -> None:
+    rng = np.random.default_rng(13)
+    for n in (1, 2, 9, 250, 1239):
+        scores = np.sort(np.abs(rng.standard_t(4, n)))
+        listed = tuple(scores.tolist())
+        levels = np.r_[0.0, 1.0, 0.5, 0.8, 0.95, 1 / (n + 1), n / (n + 1), rng.uniform(0, 1, 200)]
+        for level in levels.tolist():
+            assert conformal_quantile_one(listed, level) == conformal_quantile(scores, level)
+    with pytest.raises(ValueError, match="no calibration scores"):
+        conformal_quantile_one((), 0.8)
 
 
-def test_non_crossing_is_a_no_op_on_sorted_rows() -> None:
-    ordered = np.array([[-0.04, -0.02, 0.0, 0.02, 0.04]])
-    np.testing.assert_array_equal(non_crossing(ordered), ordered)
-
-
-def test_non_crossing_under_extreme_values() -> None:
-    extreme = np.array([[1e300, -1e300, 0.0, 1e-300, -1e300], [-5e-324, 1e308, -1e308, 0.0, 1.0]])
-    result = non_crossing(extreme)
-    assert result[0].tolist() == [-1e300, -1e300, 0.0, 1e-300, 1e300]
-    assert result[1].tolist() == [-1e308, -5e-324, 0.0, 1.0, 1e308]
-    rng = np.random.default_rng(7)
-    huge = rng.standard_normal((200, 5)) * 10.0 ** rng.uniform(-300, 300, (200, 5))
-    result = non_crossing(huge)
-    # compare neighbours rather than diff: 1e300 - (-1e300) would overflow
-    assert np.all(result[:, 1:] >= result[:, :-1])
-    np.testing.assert_array_equal(np.sort(result, axis=1), np.sort(huge, axis=1))
+def test_coverages_of_the_levels() -> None:
+    assert central_coverages(LEVELS) == (0.8, 0.95)
+    assert central_coverages((0.05, 0.1, 0.5, 0.9)) == (0.8, 0.9)  # an unpaired level too
+    assert coverage_of(0.1) == coverage_of(0.9) == 0.8 and coverage_of(0.5) == 0.0

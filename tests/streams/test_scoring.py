@@ -13,9 +13,11 @@ from core.config import DriftSettings, ForecastSettings, PerformanceSettings
 from model.drift import build_baselines
 from model.forecaster import Forecaster, WindowInput
 from model.intervals import LEVELS, aci_step, level_key
+from model.metrics import diebold_mariano
 from producers.calendar import trading_days
 from schemas.messages import PriceTick
 from streams.pipeline import BatchResult, Incoming, process_batch
+from streams.scoring import verdicts
 from streams.state import ScoreHistory, TickerState
 from tests.utils.factories import stand_in_bundle
 
@@ -100,20 +102,24 @@ def test_the_score_holds_the_mean_pinball_over_the_five_levels_on_log_returns() 
     assert score.pinball == pytest.approx(sum(losses) / 5, rel=1e-12)
 
 
-def test_each_miss_moves_the_ticker_levels_by_the_aci_step() -> None:
+def test_each_miss_moves_the_ticker_coverages_by_the_aci_step() -> None:
     model = forecaster()
     result, state = replay(messages(closes(75), DAYS[:75]), model)
-    levels = np.array(LEVELS)
-    effective = levels.copy()
+    nominal = np.array([0.8, 0.95])
+    effective = nominal.copy()
     by_id = {f.id: f for f in result.forecasts}
     for score in result.scores:
         forecast = by_id[score.forecast_id]
         y = math.log(score.actual_close / forecast.last_close)
-        hits = np.array([y <= forecast.return_quantiles[level_key(t)] for t in LEVELS], float)
-        effective = aci_step(effective, levels, hits, model.settings.aci_gamma)
+        q = forecast.return_quantiles
+        inside = np.array(
+            [q[low] <= y <= q[high] for low, high in (("0.1", "0.9"), ("0.025", "0.975"))], float
+        )
+        assert inside.tolist() == [score.covered_80, score.covered_95]
+        effective = aci_step(effective, nominal, inside, model.settings.aci_gamma)
     assert state.calibration.version == "1"
-    np.testing.assert_allclose(state.calibration.levels, effective, rtol=0, atol=1e-15)
-    assert not np.allclose(state.calibration.levels, levels)  # it did move
+    np.testing.assert_allclose(state.calibration.coverages, effective, rtol=0, atol=1e-15)
+    assert not np.allclose(state.calibration.coverages, nominal)  # it did move
 
 
 def test_the_first_stream_forecast_equals_the_split_conformal_one() -> None:
@@ -123,7 +129,7 @@ def test_the_first_stream_forecast_equals_the_split_conformal_one() -> None:
     [streamed] = result.forecasts
     [direct] = model.forecast([WindowInput(prices, "AAA", DAYS[59])])
     assert streamed.interval_method == "aci" and direct.interval_method == "split-conformal"
-    assert streamed.quantiles == direct.quantiles  # ACI starts at the nominal levels
+    assert streamed.quantiles == direct.quantiles  # ACI starts at the nominal coverages
     assert streamed.predicted_close == direct.predicted_close
 
 
@@ -147,7 +153,7 @@ def test_a_model_swap_restarts_calibration_and_the_rolling_figures() -> None:
     assert [s.model_version for s in second.scores] == ["1"] + ["2"] * 9
     assert second.scores[1].rolling["60"].n == 1
     assert after.history.version == "2" and after.calibration.version == "2"
-    assert len(after.calibration.levels) == len(LEVELS)
+    assert len(after.calibration.coverages) == 2  # the 80% and 95% intervals
 
 
 def test_scoring_off_sends_split_conformal_forecasts_and_no_scores() -> None:
@@ -195,3 +201,46 @@ def test_a_history_stored_by_an_older_worker_with_booleans_still_reads() -> None
         [0.5, 0.4, 1.0, 0.0, 0.02],
         [0.3, 0.6, 0.0, 1.0, 0.01],
     ]
+
+
+def test_per_level_state_of_an_older_worker_is_scored_and_aci_restarts_at_nominal() -> None:
+    prices = closes(62)
+    _, state = replay(messages(prices[:61], DAYS[:61]), forecaster())
+    stored = state.to_json()
+    stored["calibration"] = {"version": "1", "levels": [0.02, 0.09, 0.5, 0.91, 0.98]}
+    for key in ("center", "coverages", "radii"):  # an older worker's forecast had none
+        del stored["outstanding"][key]
+    older = TickerState.from_json(stored)
+    assert older.calibration.coverages == () and older.outstanding.radii == ()
+    result, after = replay(messages(prices[61:], DAYS[61:62], start=61), forecaster(), state=older)
+    assert [s.forecast_id for s in result.scores] == [state.outstanding.id]  # still scored
+    assert after.calibration.coverages == (0.8, 0.95)  # the nominal ones, not the old levels
+    [streamed] = result.forecasts
+    [direct] = forecaster().forecast([WindowInput(prices[2:62], "AAA", DAYS[61])])
+    assert streamed.quantiles == direct.quantiles
+
+
+def _history(model: np.ndarray, naive: np.ndarray, inside: float = 0.8) -> np.ndarray:
+    n = len(model)
+    covered = (np.arange(n) < round(inside * n)).astype(float)
+    return np.column_stack([model, naive, covered, np.ones(n), np.full(n, 0.01)])
+
+
+def test_the_skill_verdict_is_the_one_sided_diebold_mariano_test() -> None:
+    rules = PerformanceSettings()
+    naive = np.abs(np.random.default_rng(8).normal(0, 1, 60))
+    worse = verdicts(_history(naive * 1.5, naive), rules)["skill"]
+    assert worse.failing
+    [p, mase] = worse.describe()
+    expected = diebold_mariano(naive * 1.5, naive, power=1, alternative="greater").pvalue
+    assert p.value == expected < rules.skill_p and mase.value == pytest.approx(1.5)
+    same = verdicts(_history(naive, naive), rules)["skill"]  # a model shrunk to naive
+    assert not same.failing and same.describe()[0].value == 1.0
+    better = verdicts(_history(naive * 0.9, naive), rules)["skill"]
+    assert not better.failing and better.describe()[0].value > 0.5
+    assert verdicts(_history(naive[:59], naive[:59]), rules) == {}  # too few sessions yet
+
+
+def test_a_skill_p_of_one_half_or_more_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"less than 0\.5"):
+        PerformanceSettings(skill_p=0.5)
