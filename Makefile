@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 SOURCE ?=
 TICKERS ?=
 
-.PHONY: up install browser test lint format bench bench-stream bench-api bench-backtest bench-drift bench-intervals schemas clean
+.PHONY: up install browser test lint format bench bench-stream bench-api bench-backtest bench-drift bench-intervals bench-reliability schemas clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,9 @@ bench-drift: install
 
 bench-intervals: install
 	$(BIN)/python benchmarks/intervals.py
+
+bench-reliability: install
+	$(BIN)/python benchmarks/reliability.py
 
 schemas: install
 	$(BIN)/tickcast schemas

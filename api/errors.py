@@ -1,11 +1,16 @@
-"""Library and validation errors to HTTP answers, in one place. Never a 500 for bad input."""
+"""Library and validation errors to HTTP answers, in one place. Never a 500 for bad input,
+and never a server path in an answer."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request, status
+import logging
+
+from fastapi import FastAPI, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.requests import ClientDisconnect
 
+from api.redact import redact
 from core.errors import (
     ConflictError,
     InputError,
@@ -14,6 +19,11 @@ from core.errors import (
     UnavailableError,
     describe,
 )
+
+logger = logging.getLogger(__name__)
+
+#: Logged for a client that left before its answer; nobody receives it (nginx's code).
+CLIENT_CLOSED_REQUEST = 499
 
 #: Each category of the error tree, most specific first, and its status.
 STATUS_BY_ERROR: tuple[tuple[type[TickcastError], int], ...] = (
@@ -43,4 +53,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(TickcastError)
     async def tickcast_error(request: Request, exc: TickcastError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_for(exc))
+        return JSONResponse({"detail": redact(str(exc))}, status_for(exc))
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_left(request: Request, exc: ClientDisconnect) -> Response:
+        """A client that hangs up mid-request is its own business: a debug line, no trace."""
+        logger.debug("client left during %s %s", request.method, request.url.path)
+        return Response(status_code=CLIENT_CLOSED_REQUEST)

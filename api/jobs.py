@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from api.redact import redact
 from core.config import Hyperparameters, Settings
 from core.errors import ConflictError
 from schemas.api import TrainJob, TrainRequest
@@ -130,7 +131,10 @@ class TrainingJobs:
     def _finish(
         self, job_id: str, result: TrainResult | None = None, error: str | None = None
     ) -> None:
-        """Publish the outcome; a promoted model is served here before the job says so."""
+        """Publish the outcome; a promoted model is served here before the job says so.
+
+        The error is for the client: the log has it in full, the job without server paths.
+        """
         update: dict[str, Any] = {"finished_at": dt.datetime.now(dt.UTC)}
         if result is not None:
             update.update(
@@ -148,9 +152,9 @@ class TrainingJobs:
                     logger.exception(
                         "job %s: could not switch to v%s", job_id, result.model_version
                     )
-                    update["error"] = f"promoted, but this API could not load it: {exc}"
+                    update["error"] = redact(f"promoted, but this API could not load it: {exc}")
         else:
-            update.update(state="failed", error=error)
+            update.update(state="failed", error=redact(error or "failed"))
         with self._lock:
             self._jobs[job_id] = self._jobs[job_id].model_copy(update=update)
             self._running = None

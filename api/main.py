@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import gc
 import logging
 import time
@@ -19,6 +20,7 @@ from api.routes import dashboard, forecasts, health, models, predictions, traini
 from api.state import ServiceState
 from core.config import Settings
 from model.errors import ModelNotFoundError
+from producers.calendar import next_trading_day
 from schemas.messages import ModelEvent
 from schemas.metrics import TrainResult
 
@@ -113,9 +115,11 @@ def create_app(settings: Settings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
-            await asyncio.to_thread(state.load)
+            await state.reload()
         except ModelNotFoundError as exc:
             logger.warning("starting without a model: %s", exc)
+        # The B3 calendar is built once, here, rather than by the first request dated by it.
+        await asyncio.to_thread(next_trading_day, dt.date.today())
         # Startup leaves a large heap (torch, MLflow); freezing it keeps the cyclic GC from
         # rescanning it, which otherwise shows up as ~200 ms pauses in the p99.
         gc.collect()
@@ -130,6 +134,7 @@ def create_app(settings: Settings) -> FastAPI:
             feed.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await feed
+        state.close()
 
     app = FastAPI(
         title="tickcast",

@@ -6,16 +6,22 @@ import asyncio
 import logging
 import threading
 from collections import OrderedDict, deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
 from api import metrics
 from core.config import Hyperparameters, Settings
 from model.predictor import Predictor
+from model.registry import alias_version, connect
 from schemas.messages import Forecast, ForecastScore, PriceTick
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 SEEN_IDS = 100_000  # ids remembered to spot repeats; a restart replays far fewer
 
@@ -32,17 +38,53 @@ class ServiceState:
     seen: OrderedDict[str, None] = field(default_factory=OrderedDict)  # recent message ids
     subscribers: set[asyncio.Queue] = field(default_factory=set)
     feed_connected: bool = False
-    swap_lock: threading.Lock = field(default_factory=threading.Lock)
+    # One load at a time: torch.jit.trace is not thread-safe, and MLflow's client sets
+    # process-wide state. Parallel reloads gave 500s when they overlapped.
+    load_lock: threading.Lock = field(default_factory=threading.Lock)
+    # Loads asked for on the event loop queue on this one thread, not in the loop's shared
+    # pool, where waiting reloads would hold every thread. Made on first use, ended by `close`.
+    _loader: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.next_run = self.settings.model
 
     def load(self, ref: str | None = None) -> Predictor:
-        """Load `ref` (default: the champion) and swap it in whole."""
-        loaded = Predictor.load(self.settings, ref)
-        with self.swap_lock:
-            self.predictor = loaded
-        # Startup, /model/reload, a finished job and a model event all swap through here.
+        """Load and trace `ref` (default: the champion), then swap it in whole.
+
+        Startup, /model/reload, a finished job and a model event all swap through here.
+        """
+        with self.load_lock:
+            return self._swap(Predictor.load(self.settings, ref))
+
+    async def off_loop(self, work: Callable[..., T], *args: Any) -> T:
+        """`work(*args)` on the loader thread, for callers on the event loop."""
+        if self._loader is None:
+            self._loader = ThreadPoolExecutor(1, thread_name_prefix="model-load")
+        return await asyncio.get_running_loop().run_in_executor(self._loader, work, *args)
+
+    async def reload(self, ref: str | None = None) -> Predictor:
+        """`load`, off the event loop."""
+        return await self.off_loop(self.load, ref)
+
+    def close(self) -> None:
+        """End the loader thread once its queued loads are done."""
+        loader, self._loader = self._loader, None
+        if loader is not None:
+            loader.shutdown(wait=False)
+
+    def refresh_champion(self) -> Predictor | None:
+        """Serve the champion if its alias moved since this process last looked (a promotion
+        announced while the feed was away); None when it had not, or there is none."""
+        mlflow = self.settings.mlflow
+        with self.load_lock:
+            version = alias_version(connect(mlflow), mlflow.model_name, mlflow.champion_alias)
+            if version is None or (self.predictor and self.predictor.version == version):
+                return None
+            logger.info("the champion moved to v%s while the feed was away", version)
+            return self._swap(Predictor.load(self.settings, version))
+
+    def _swap(self, loaded: Predictor) -> Predictor:
+        self.predictor = loaded
         metrics.MODEL_VERSION.labels(loaded.name).set(float(loaded.version))
         logger.info("serving %s v%s", loaded.name, loaded.version)
         return loaded

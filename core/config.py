@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.errors import ConfigError, InputError, describe
@@ -24,6 +25,17 @@ class DataSettings(BaseModel, frozen=True):
         "auto", description="auto uses Adj Close when a CSV has it, else Close."
     )
     drop_filler_rows: bool = Field(True, description="Drop Yahoo holiday rows (O=H=L=C, V=0).")
+    csv_dayfirst: bool | None = Field(
+        None,
+        description="CSV dates with the year last (03/02/2024): true reads DD/MM/YYYY, false "
+        "MM/DD/YYYY, unset refuses them. ISO YYYY-MM-DD is always read. ?dayfirst= overrides.",
+    )
+    csv_decimal: Literal[".", ","] = Field(
+        ".", description="Decimal mark of CSV numbers. ?decimal= overrides."
+    )
+    csv_sep: Literal[",", ";", "tab"] = Field(
+        ",", description="CSV field separator. ?sep= overrides."
+    )
     yahoo_timeout_s: float = 15.0
     yahoo_cache_ttl_h: float = Field(12.0, description="Cache life for ranges reaching today.")
     baseline_history: int = Field(
@@ -151,16 +163,38 @@ class KafkaSettings(BaseModel, frozen=True):
     model_events_topic: str = "model-events"
     batch_size: int = Field(500, ge=1, le=10_000, description="Most closes per inference batch.")
     batch_window_ms: int = Field(20, ge=0, le=5_000, description="Longest wait to fill a batch.")
-    metrics_port: int = Field(9108, ge=0, le=65535, description="Prometheus; 0 disables.")
+    metrics_port: int | Literal["auto"] = Field(
+        9108, description="Prometheus port; auto: a free one, logged; 0 disables."
+    )
     metrics_host: str = Field("127.0.0.1", description="0.0.0.0 lets Prometheus scrape it.")
     fetch_max_wait_ms: int = Field(
         50, ge=1, le=5_000, description="Longest a fetch waits for data; bounds idle latency."
+    )
+    commit_interval_s: float = Field(
+        2.8,
+        gt=0.0,
+        le=3600.0,
+        description="How often the worker commits its consumer offsets: after a crash, Kafka "
+        "redelivers what came after the last commit (the table skips it as redelivered).",
+    )
+    outage_log_every_s: float = Field(
+        30.0,
+        gt=0.0,
+        description="While the broker is away, the worker says so once and then once per this "
+        "many seconds, instead of the Kafka client's line every few milliseconds.",
     )
     session_timeout_s: float = Field(
         10.0, gt=0, description="A dead worker's partitions move after this."
     )
     rebalance_timeout_s: float = Field(
         10.0, gt=0, description="Longest wait for a group to (re)form."
+    )
+    connect_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="Longest a command waits at start-up for the broker to answer before it "
+        "gives up with one line naming the address.",
     )
 
     closes_kept: int = Field(
@@ -170,6 +204,20 @@ class KafkaSettings(BaseModel, frozen=True):
         description="Closes the worker keeps per ticker (at least the serving model's window); "
         "a hot swap to a model that needs more is refused.",
     )
+
+    @field_validator("metrics_port", mode="before")
+    @classmethod
+    def _port_or_auto(cls, value: object) -> int | str:
+        """One message listing what is allowed, rather than one per member of the union."""
+        text = str(value).strip().lower()
+        if text == "auto":
+            return "auto"
+        if isinstance(value, bool) or not text.isdigit() or int(text) > 65535:
+            raise ValueError(
+                f"got {value!r}: give a port 1-65535, auto to pick a free one, or 0 to turn "
+                "metrics off"
+            )
+        return int(text)
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
@@ -195,12 +243,41 @@ class ApiSettings(BaseModel, frozen=True):
     token: SecretStr | None = Field(None, description="Bearer token for /train, POST /config...")
     max_body_bytes: int = Field(1 << 20, ge=1024, description="Larger request bodies get 413.")
     max_batch: int = Field(1000, ge=1, le=100_000, description="Windows per /predict/batch.")
+    train_data_dir: Path | None = Field(
+        None,
+        description="The only folder POST /train may read csv: sources from; None allows only "
+        "yahoo and synthetic. `tickcast up --source csv:DIR` sets it to DIR.",
+    )
+    max_train_bytes: int = Field(
+        32 << 20, ge=1024, description="Most bytes of CSV one POST /train job may read."
+    )
+    feed_check_s: float = Field(
+        5.0,
+        gt=0,
+        le=300,
+        description="How often the API's bus feed checks the broker answers, and how long it "
+        "waits before reconnecting.",
+    )
 
 
 class ForecastSettings(BaseModel, frozen=True):
     """What every forecast path (worker, engines, API) checks and computes the same way."""
 
-    max_price: float = Field(1e7, gt=0, description="Prices above this are rejected as nonsense.")
+    min_price: float = Field(
+        1e-4, gt=0, description="Prices below this are rejected as nonsense (stream and API)."
+    )
+    max_price: float = Field(
+        1e7, gt=0, description="Prices above this are rejected as nonsense (stream and API)."
+    )
+    ticker_pattern: str = Field(
+        r"^[A-Z0-9^.=-]{1,16}$",
+        description="Tickers on the stream must match this regular expression.",
+    )
+    future_dates: bool = Field(
+        False,
+        description="Accept closes dated after the next B3 trading day by the wall clock "
+        "(replays of invented future dates in tests); otherwise they are dead-lettered.",
+    )
     extra_levels: tuple[float, ...] = Field(
         (),
         description="Quantile levels besides 0.025, 0.1, 0.5, 0.9 and 0.975, e.g. [0.05, 0.95].",
@@ -210,7 +287,7 @@ class ForecastSettings(BaseModel, frozen=True):
         gt=0.0,
         lt=0.5,
         description="Step of adaptive conformal inference in the stream: how fast each "
-        "ticker's quantile levels correct their misses.",
+        "ticker's interval coverages correct their misses.",
     )
     scoring: bool = Field(
         True, description="Score each forecast when its close arrives (forecast-scores)."
@@ -220,6 +297,12 @@ class ForecastSettings(BaseModel, frozen=True):
     def _levels_inside_zero_one(self) -> ForecastSettings:
         if any(not 0.0 < level < 1.0 for level in self.extra_levels):
             raise ValueError("extra_levels must lie strictly between 0 and 1")
+        if not self.min_price < self.max_price:
+            raise ValueError("min_price must be below max_price")
+        try:
+            re.compile(self.ticker_pattern)
+        except re.error as exc:
+            raise ValueError(f"ticker_pattern is not a regular expression: {exc}") from exc
         return self
 
 

@@ -31,6 +31,10 @@ class UnavailableError(TickcastError):
     """A service tickcast needs is out of reach (Yahoo, Kafka, the MLflow store)."""
 
 
+class KafkaUnreachableError(UnavailableError):
+    """No broker answered at the configured address within the start-up timeout."""
+
+
 class ConfigError(InputError):
     """TICKCAST_ settings that do not validate."""
 

@@ -5,26 +5,39 @@ Workarounds, all here:
 - consumers wait at most `fetch_max_wait_ms` for data: Tansu holds a fetch for its whole
   wait, where Apache Kafka answers as soon as data arrives;
 - the Faust worker gets the same fetch wait through `core.faust_transport`.
+
+Commands check at start-up that a broker answers (`check_reachable`), within
+`connect_timeout_s`: aiokafka's clients would raise a long traceback, and Faust's would
+retry for ever.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import errno
 import logging
+import socket
+from collections.abc import Iterator
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.conn import collect_hosts
+from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
 
 from core.config import KafkaSettings
-from core.errors import UnavailableError
+from core.errors import KafkaUnreachableError, UnavailableError
 
 logger = logging.getLogger(__name__)
 
 NO_KAFKA = (
     "no Kafka: set KAFKA_BOOTSTRAP_SERVERS=host:port, or start one with `tickcast broker` "
     "(or run everything with `make up`)"
+)
+UNREACHABLE_HINT = (
+    "is the broker running? Set KAFKA_BOOTSTRAP_SERVERS to its host:port, or start one with "
+    "`tickcast broker`"
 )
 
 
@@ -60,23 +73,95 @@ def consumer(
     )
 
 
-def admin(kafka: KafkaSettings) -> AIOKafkaAdminClient:
-    return AIOKafkaAdminClient(bootstrap_servers=bootstrap(kafka))
+def admin(kafka: KafkaSettings, **options: Any) -> AIOKafkaAdminClient:
+    return AIOKafkaAdminClient(bootstrap_servers=bootstrap(kafka), **options)
 
 
-async def ensure_topics(kafka: KafkaSettings) -> None:
-    """Create the bus topics that do not exist yet; keyed by ticker, so partitions matter."""
-    client = admin(kafka)
-    await client.start()
+def unreachable(kafka: KafkaSettings, why: str) -> KafkaUnreachableError:
+    """The one line every command prints when no broker answers: address, cause, what to do."""
+    return KafkaUnreachableError(
+        f"cannot reach Kafka at {kafka.bootstrap_servers} ({why}): {UNREACHABLE_HINT}"
+    )
+
+
+@contextlib.contextmanager
+def connection_errors(kafka: KafkaSettings) -> Iterator[None]:
+    """aiokafka's 'Unable to bootstrap' as `unreachable`'s one line, not a traceback.
+
+    For a broker that went away between `check_reachable` and a client's start.
+    """
     try:
+        yield
+    except KafkaConnectionError as exc:
+        raise unreachable(kafka, "the connection failed") from exc
+
+
+async def check_reachable(kafka: KafkaSettings) -> None:
+    """Raise `unreachable` within `connect_timeout_s` unless a broker answers for metadata.
+
+    A plain TCP connect comes first, so a closed port or an unknown host is named with its
+    cause and without aiokafka's own error lines.
+    """
+    limit = kafka.connect_timeout_s
+    bootstrap(kafka)
+    try:
+        async with asyncio.timeout(limit):
+            await _any_accepts(kafka)
+            client = admin(kafka, request_timeout_ms=int(limit * 1000))
+            try:
+                await client.start()
+            finally:
+                await client.close()
+    except TimeoutError as exc:
+        raise unreachable(kafka, f"no answer within {limit:g} s") from exc
+    except KafkaError as exc:
+        raise unreachable(kafka, "it took the connection but gave no Kafka metadata") from exc
+
+
+async def _any_accepts(kafka: KafkaSettings) -> None:
+    """Return at the first bootstrap server that accepts a TCP connection."""
+    reasons = []
+    failure: OSError | None = None
+    hosts = collect_hosts(kafka.bootstrap_servers, randomize=False)
+    for host, port, _family in hosts:
+        try:
+            _reader, writer = await asyncio.open_connection(host, port)
+        except OSError as exc:
+            failure = exc
+            reasons.append(f"{host}:{port} {_refusal(exc)}" if len(hosts) > 1 else _refusal(exc))
+            continue
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        return
+    raise unreachable(kafka, "; ".join(reasons)) from failure
+
+
+def _refusal(exc: OSError) -> str:
+    """Why a connection failed, in words: 'connection refused', 'unknown host'..."""
+    if isinstance(exc, socket.gaierror):
+        return "unknown host"
+    if exc.errno == errno.ECONNREFUSED or isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    return exc.strerror or str(exc)
+
+
+async def ensure_topics(kafka: KafkaSettings) -> list[str]:
+    """Create the bus topics that do not exist yet, and return their names; keyed by ticker,
+    so partitions matter."""
+    client = admin(kafka)
+    try:
+        with connection_errors(kafka):
+            await client.start()
         existing = set(await client.list_topics())
         missing = [name for name in kafka.topics.values() if name not in existing]
         if not missing:
-            return
+            return []
         new = [NewTopic(n, num_partitions=kafka.partitions, replication_factor=1) for n in missing]
         with contextlib.suppress(TopicAlreadyExistsError):  # another process was first
             await client.create_topics(new)
         logger.info("created topics %s with %d partitions", missing, kafka.partitions)
+        return missing
     finally:
         await client.close()
 
@@ -89,6 +174,7 @@ def faust_options(kafka: KafkaSettings) -> dict[str, Any]:
         "broker": broker_url(bootstrap(kafka), kafka.fetch_max_wait_ms),
         "producer_acks": -1,
         "processing_guarantee": kafka.processing_guarantee,
+        "broker_commit_interval": kafka.commit_interval_s,
         "broker_session_timeout": kafka.session_timeout_s,
         "broker_rebalance_timeout": kafka.rebalance_timeout_s,
         "broker_heartbeat_interval": min(3.0, kafka.session_timeout_s / 3),

@@ -6,6 +6,7 @@ Everything needed to forecast is saved beside the weights, so loading needs noth
 from __future__ import annotations
 
 import json
+import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -108,10 +109,15 @@ def one_thread() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+#: torch.jit.trace and freeze are not thread-safe: two models traced at once (parallel API
+#: reloads) failed about half the time. One trace at a time per process.
+_TRACING = threading.Lock()
+
+
 def trace_for_serving(net: LSTMForecaster, window: int) -> torch.jit.ScriptModule:
     """A traced, frozen copy of the network: same outputs, a quarter less call overhead."""
     example = (torch.zeros(1, window - 1, len(FEATURES)), torch.zeros(1, len(PRIOR)))
-    with torch.inference_mode(), warnings.catch_warnings():
+    with _TRACING, torch.inference_mode(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracing warns about the LSTM's flatten_parameters
         return torch.jit.freeze(torch.jit.trace(net, example))
 

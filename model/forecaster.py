@@ -78,7 +78,9 @@ def _check_rows(windows: list | tuple, window: int) -> None:
             )
 
 
-def validate_windows(windows: Any, window: int, max_price: float = float("inf")) -> np.ndarray:
+def validate_windows(
+    windows: Any, window: int, max_price: float = float("inf"), min_price: float = 0.0
+) -> np.ndarray:
     """N x `window` finite, positive, plausible closes as float64; else InvalidWindowError."""
     if isinstance(windows, (list, tuple)):
         _check_rows(windows, window)
@@ -112,6 +114,10 @@ def validate_windows(windows: Any, window: int, max_price: float = float("inf"))
         row = int(np.argwhere(array > max_price)[0][0])
         where = f"window {row}: " if array.shape[0] > 1 else ""
         raise InvalidWindowError(f"{where}prices above {max_price:g} are not plausible")
+    if (array < min_price).any():
+        row = int(np.argwhere(array < min_price)[0][0])
+        where = f"window {row}: " if array.shape[0] > 1 else ""
+        raise InvalidWindowError(f"{where}prices below {min_price:g} are not plausible")
     return array
 
 
@@ -131,7 +137,9 @@ class Forecaster:
         return self.bundle.window
 
     def validate(self, windows: Any) -> np.ndarray:
-        return validate_windows(windows, self.window, self.settings.max_price)
+        return validate_windows(
+            windows, self.window, self.settings.max_price, self.settings.min_price
+        )
 
     @cached_property
     def levels(self) -> np.ndarray:

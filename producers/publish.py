@@ -75,10 +75,11 @@ async def publish(
     """Send `ticks` to the prices topic in order, at most `rate` per second (None: flat out)."""
     topic = kafka.topics["prices"]
     producer = bus.producer(kafka, linger_ms=5)
-    await producer.start()
     report = PublishReport()
     started = time.perf_counter()
     try:
+        with bus.connection_errors(kafka):  # one line, not a traceback, if the broker went away
+            await producer.start()
         pending = []
         for i, tick in enumerate(ticks):
             if rate:

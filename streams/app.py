@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from dataclasses import dataclass
 from datetime import date
+from typing import NoReturn
 
 import faust
 from mode.utils.objects import cached_property
@@ -14,12 +16,14 @@ from mode.utils.queues import FlowControlEvent
 
 from core import kafka as bus
 from core.config import Settings
+from core.errors import KafkaUnreachableError, TickcastError
+from core.logs import OutageFilter
 from model.forecaster import Forecaster
 from model.predictor import Predictor
 from producers.publish import timestamp_ms
 from schemas.messages import Message, ModelEvent
 from streams import events, metrics
-from streams.pipeline import Incoming, capacity, process_batch
+from streams.pipeline import Incoming, ModelCallFailed, capacity, process_batch
 from streams.state import TickerState
 
 logger = logging.getLogger(__name__)
@@ -88,6 +92,27 @@ class App(faust.App):
 
 
 Output = tuple[str, Message, float]  # key, message, record timestamp
+EXIT_RESTART = 70  # EX_SOFTWARE: a supervisor (Docker, systemd) should start the worker again
+
+
+def _reason(exc: BaseException) -> str:
+    """tickcast's own errors are already written for users; anything else names its type."""
+    return str(exc) if isinstance(exc, TickcastError) else f"{type(exc).__name__}: {exc}"
+
+
+def exit_for_restart(what: str, exc: BaseException | None = None) -> NoReturn:
+    """Log why in one line (with the traceback after it, for a failure) and exit non-zero at
+    once, committing nothing: the uncommitted batch is read again after the restart, and a
+    half-dead worker never runs on."""
+    why = what if exc is None else f"{what} failed: {_reason(exc)}"
+    logger.critical(
+        "%s; exiting (code %d) so that a supervisor restarts the worker",
+        why,
+        EXIT_RESTART,
+        exc_info=exc,
+    )
+    logging.shutdown()
+    os._exit(EXIT_RESTART)
 
 
 def day(when: date) -> float:
@@ -115,9 +140,13 @@ async def send_all(app: faust.App, outputs: list[tuple[str, list[Output]]]) -> N
 def create_app(settings: Settings, forecaster: Forecaster) -> faust.App:
     kafka = settings.kafka
     names = kafka.topics
+    faust_files = settings.data.dir / "faust"
+    faust_files.mkdir(parents=True, exist_ok=True)  # Faust makes only the last level
     app = App(
         kafka.topic(kafka.app_id),
         store="memory://",
+        # Faust's own files under the data dir, not `<app id>-data` in whatever the cwd is
+        datadir=str(faust_files / "{conf.name}"),
         topic_partitions=kafka.partitions,
         web_enabled=False,
         consumer_auto_offset_reset="earliest",
@@ -133,6 +162,8 @@ def create_app(settings: Settings, forecaster: Forecaster) -> faust.App:
         use_partitioner=True,
         key_type=bytes,  # raw keys: the same bytes, so the same partition, as the prices key
     )
+    outage = OutageFilter(bus.bootstrap(kafka), kafka.outage_log_every_s)
+    outage.attach()
     holder = ModelHolder.start(forecaster, kafka.closes_kept)
     metrics.model_version(forecaster)
 
@@ -149,9 +180,12 @@ def create_app(settings: Settings, forecaster: Forecaster) -> faust.App:
                 for e in batch_events
             ]
             started = time.perf_counter()
-            result = process_batch(
-                batch, lookup, holder.current, holder.capacity, settings.performance
-            )
+            try:
+                result = process_batch(
+                    batch, lookup, holder.current, holder.capacity, settings.performance
+                )
+            except ModelCallFailed as exc:
+                exit_for_restart("the forecast agent", exc)
             metrics.record_batch(result, len(batch), time.perf_counter() - started)
             for letter in result.dead_letters:
                 logger.warning(
@@ -174,13 +208,54 @@ def create_app(settings: Settings, forecaster: Forecaster) -> faust.App:
                 table[ticker.encode()] = state.to_json()
 
     async def swap(event: ModelEvent) -> None:
-        loaded = await asyncio.to_thread(Predictor.load, settings, event.model_version)
+        """Serve the announced version; one that cannot be loaded is logged and counted, and
+        the current model keeps forecasting (the control plane never stops the data plane)."""
+        try:
+            loaded = await asyncio.to_thread(Predictor.load, settings, event.model_version)
+        except Exception as exc:
+            metrics.MODEL_EVENTS_FAILED.inc()
+            logger.error(
+                "ignoring the model event for %s v%s: %s; v%s keeps forecasting",
+                event.model_name,
+                event.model_version,
+                _reason(exc),
+                holder.current.version,
+            )
+            return
         holder.swap(loaded.forecaster)
 
     @app.task
     async def follow_model_events() -> None:
         """Every worker reads every model event (no consumer group), to hot-swap the model."""
-        await events.follow(kafka, settings.mlflow.model_name, swap)
+        try:
+            await events.follow(kafka, settings.mlflow.model_name, swap)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            exit_for_restart("following model-events", exc)
+
+    @app.timer(interval=1.0)
+    async def watch_the_broker() -> None:
+        """During an outage, look for the broker; once it answers, say so and create the
+        topics again (a broker without storage comes back empty)."""
+        if not outage.in_outage:
+            return
+        try:
+            await bus.check_reachable(kafka)
+        except KafkaUnreachableError:
+            return
+        lasted = outage.back()
+        lost = await bus.ensure_topics(kafka)
+        logger.warning("the Kafka broker at %s is back after %.0f s", outage.address, lasted)
+        if lost:
+            # A broker without storage came back empty: the committed offsets and the table's
+            # changelog are gone, so this worker's positions mean nothing there. The topics
+            # exist again, so what producers send now waits for the next worker.
+            exit_for_restart(
+                f"the broker came back without {len(lost)} of tickcast's topics (no "
+                "storage?): this worker's offsets and table went with them; the topics are "
+                "created again, so closes sent now wait for the next worker"
+            )
 
     app.tickcast_holder = holder  # for tests and diagnostics
     return app

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
@@ -15,10 +16,15 @@ logger = logging.getLogger(__name__)
 
 MESSAGES_IN = Counter("tickcast_messages_in_total", "Price messages read from the prices topic.")
 FORECASTS_OUT = Counter("tickcast_forecasts_out_total", "Forecasts sent to the forecasts topic.")
-DUPLICATES = Counter("tickcast_duplicates_total", "Exact duplicate closes ignored.")
-REDELIVERED = Counter(
-    "tickcast_redelivered_total",
-    "Messages Kafka delivered again after a restart, whose effects were already applied.",
+SKIPPED = Counter(
+    "tickcast_skipped_total",
+    "Closes that change nothing, skipped: redelivered (at or behind the ticker's last applied "
+    "offset), duplicate (a close the window holds) or stale (older than the full window).",
+    ["reason"],
+)
+MODEL_EVENTS_FAILED = Counter(
+    "tickcast_model_events_failed_total",
+    "Model events whose version could not be loaded; the current model kept forecasting.",
 )
 DLQ = Counter("tickcast_dlq_total", "Messages sent to the dead-letter topic.")
 DRIFT_ALERTS = Counter(
@@ -63,8 +69,9 @@ SWAPS_REFUSED = Counter(
 def record_batch(result: BatchResult, size: int, seconds: float) -> None:
     MESSAGES_IN.inc(size)
     FORECASTS_OUT.inc(len(result.forecasts))
-    DUPLICATES.inc(result.duplicates)
-    REDELIVERED.inc(result.redelivered)
+    SKIPPED.labels("redelivered").inc(result.redelivered)
+    SKIPPED.labels("duplicate").inc(result.duplicates)
+    SKIPPED.labels("stale").inc(result.stale)
     DLQ.inc(len(result.dead_letters))
     SCORES_OUT.inc(len(result.scores))
     EXPIRED.inc(result.expired)
@@ -87,8 +94,35 @@ def model_version(forecaster: Forecaster) -> None:
     MODEL_VERSION.labels(forecaster.name).set(version)
 
 
-def serve(port: int, host: str = "127.0.0.1") -> None:
-    """Expose /metrics on `host`:`port` (port 0 disables)."""
-    if port:
-        start_http_server(port, addr=host)
-        logger.info("Prometheus metrics on http://%s:%d/metrics", host, port)
+def serve(port: int | Literal["auto"], host: str = "127.0.0.1") -> int | None:
+    """Expose /metrics on `host`:`port` and return the port bound; None when off or taken.
+
+    Several workers may share a host, and only one of them gets a fixed port: the others say
+    so in one warning and run without the endpoint rather than crash. `auto` binds a free port
+    and says which at warning level, since a scraper has no other way to learn it.
+    """
+    if port == 0:
+        return None
+    try:
+        server, _thread = start_http_server(0 if port == "auto" else port, addr=host)
+    except OSError as exc:
+        why = "in use, by another worker?" if exc.errno == errno.EADDRINUSE else exc.strerror
+        logger.warning(
+            "metrics port %s on %s is not available (%s): running without /metrics. Set "
+            "TICKCAST_KAFKA__METRICS_PORT to a free port, to auto for any free one, or to 0 to "
+            "turn metrics off",
+            port,
+            host,
+            why,
+        )
+        return None
+    bound = int(server.server_port)
+    if port == "auto":
+        logger.warning(
+            "Prometheus metrics on http://%s:%d/metrics (TICKCAST_KAFKA__METRICS_PORT=auto)",
+            host,
+            bound,
+        )
+    else:
+        logger.info("Prometheus metrics on http://%s:%d/metrics", host, bound)
+    return bound

@@ -9,17 +9,25 @@ it, moves the ticker's interval coverages (ACI), and its own forecast reads the 
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
-from core.config import PerformanceSettings
+from core.config import ForecastSettings, PerformanceSettings
 from model.forecaster import Forecaster, WindowInput
+from producers.calendar import next_trading_day
 from schemas.messages import DeadLetter, DriftAlert, Forecast, ForecastScore, PriceTick
 from streams.sessions import forecast_message, settle
 from streams.state import TickerState
 from streams.windows import NO_BAR, Outcome, apply_close
+
+logger = logging.getLogger(__name__)
+B3_TIMEZONE = ZoneInfo("America/Sao_Paulo")  # whose wall clock says which day it is
 
 
 @dataclass(frozen=True)
@@ -43,11 +51,16 @@ class BatchResult:
     accepted: int = 0
     duplicates: int = 0  # a close the window already holds, sent again by a producer
     redelivered: int = 0  # a message at or before the ticker's last offset: Kafka redelivery
+    stale: int = 0  # a close older than the full window: republished history
     expired: int = 0  # forecasts whose target date passed without its close: never scored
 
 
 class BadMessage(ValueError):
-    """A message that cannot become a PriceTick; its text is the DLQ reason."""
+    """A message that cannot become an accepted close; its text is the DLQ reason."""
+
+
+class ModelCallFailed(RuntimeError):
+    """The batched forward pass failed: not the messages' fault, so none is dead-lettered."""
 
 
 def decode(message: Incoming) -> PriceTick:
@@ -67,6 +80,45 @@ def decode(message: Incoming) -> PriceTick:
     return tick
 
 
+@dataclass(frozen=True)
+class Rules:
+    """What makes a parsed close acceptable, fixed for one batch."""
+
+    ticker: re.Pattern[str]
+    min_price: float
+    max_price: float
+    latest: date | None  # the last acceptable date; None accepts any (future_dates)
+
+    @classmethod
+    def of(cls, settings: ForecastSettings, today: date | None = None) -> Rules:
+        latest = None
+        if not settings.future_dates:
+            latest = next_trading_day(today or datetime.now(B3_TIMEZONE).date())
+        return cls(
+            re.compile(settings.ticker_pattern), settings.min_price, settings.max_price, latest
+        )
+
+
+def check(tick: PriceTick, rules: Rules) -> None:
+    """Refuse a close the stream must not apply: a ticker outside the pattern, a price outside
+    the plausible bounds, a date after the next trading day or outside the calendar."""
+    if not rules.ticker.fullmatch(tick.ticker):
+        raise BadMessage(f"ticker {tick.ticker!r} does not match {rules.ticker.pattern}")
+    for name in ("close", "open", "high", "low"):
+        value = getattr(tick, name)
+        if value is not None and not rules.min_price <= value <= rules.max_price:
+            raise BadMessage(
+                f"{name} {value:g} is outside the plausible [{rules.min_price:g}, "
+                f"{rules.max_price:g}]"
+            )
+    if rules.latest is not None and tick.date > rules.latest:
+        raise BadMessage(f"date {tick.date} is after the next trading day, {rules.latest}")
+    try:
+        next_trading_day(tick.date)  # the target date every forecast of it needs
+    except Exception as exc:  # exchange-calendars and pandas raise several kinds here
+        raise BadMessage(f"date {tick.date} is outside the trading calendar: {exc}") from exc
+
+
 def dead_letter(message: Incoming, error: str) -> DeadLetter:
     return DeadLetter(
         source_topic=message.topic,
@@ -76,6 +128,13 @@ def dead_letter(message: Incoming, error: str) -> DeadLetter:
         payload=(message.value or b"").decode("utf-8", "replace"),
         error=error,
     )
+
+
+def _failure(exc: Exception) -> str:
+    """A DLQ reason: the message's own problem, or what went wrong handling it."""
+    if isinstance(exc, BadMessage):
+        return str(exc)
+    return f"could not process this message ({type(exc).__name__}: {exc})"
 
 
 def capacity(forecaster: Forecaster, closes_kept: int) -> int:
@@ -89,51 +148,59 @@ def _bar(tick: PriceTick) -> tuple[float, float, float]:
     return (tick.open, tick.high, tick.low)
 
 
+SKIPS = {Outcome.DUPLICATE: "duplicates", Outcome.STALE: "stale"}
+
+
 def process_batch(
     batch: Sequence[Incoming],
     lookup: Callable[[str], TickerState],
     forecaster: Forecaster,
     capacity: int,
     performance: PerformanceSettings,
+    today: date | None = None,
 ) -> BatchResult:
     """Apply every message in order, forecast all full windows in one Forecaster call, then
     settle each accepted close in order.
 
     A ticker's window keeps the last `capacity` closes (at least the model's window); each
-    forecast reads the last `forecaster.window` of them.
+    forecast reads the last `forecaster.window` of them. A failure in a step of one message
+    (parsing, checks, calendar, window, scoring) dead-letters that message alone; a failure
+    of the batched forward pass raises ModelCallFailed, so the batch is read again.
+    `today` (B3's date by the wall clock unless given) bounds the dates accepted.
     """
     result = BatchResult()
     states: dict[str, TickerState] = {}
-    accepted: list[tuple[PriceTick, int | None]] = []  # each close, and its window's index
+    accepted: list[tuple[Incoming, PriceTick, int | None]] = []  # each close, its window's index
     pending: list[WindowInput] = []
     size = forecaster.window
-    limit = forecaster.settings.max_price
+    rules = Rules.of(forecaster.settings, today)
     for message in batch:
         try:
             tick = decode(message)
-        except BadMessage as exc:
-            result.dead_letters.append(dead_letter(message, str(exc)))
-            continue
-        state = states.get(tick.ticker) or lookup(tick.ticker)
-        if state.seen(message.partition, message.offset):
-            result.redelivered += 1  # its effects are already in the state: nothing again
-            continue
-        position = (message.partition, message.offset)  # applied, whatever comes of it
-        if tick.close > limit:
+            state = states.get(tick.ticker) or lookup(tick.ticker)
+            if state.seen(message.partition, message.offset):
+                result.redelivered += 1  # its effects are already in the state: nothing again
+                logger.debug("skipped %s@%d: redelivered", message.topic, message.offset)
+                continue
+            position = (message.partition, message.offset)  # applied, whatever comes of it
             states[tick.ticker] = replace(state, position=position)
-            reason = f"close {tick.close:g} is above the plausible {limit:g}"
-            result.dead_letters.append(dead_letter(message, reason))
+            check(tick, rules)
+            window, outcome = apply_close(state.window, tick.date, tick.close, capacity, _bar(tick))
+        except Exception as exc:
+            result.dead_letters.append(dead_letter(message, _failure(exc)))
             continue
-        window, outcome = apply_close(state.window, tick.date, tick.close, capacity, _bar(tick))
         states[tick.ticker] = replace(state, window=window, position=position)  # one copy
-        if outcome is Outcome.DUPLICATE:
-            result.duplicates += 1
+        if outcome in SKIPS:
+            counter = SKIPS[outcome]
+            setattr(result, counter, getattr(result, counter) + 1)
+            logger.debug(
+                "skipped %s@%d: %s close of %s", message.topic, message.offset, outcome, tick.date
+            )
             continue
         if outcome is not Outcome.APPENDED:
             held = f"window holds {state.window.dates[0]}..{state.window.last_date}"
-            result.dead_letters.append(
-                dead_letter(message, f"{outcome.value} for {tick.date} ({held})")
-            )
+            reason = f"{outcome.value} for {tick.date}, close {tick.close:g} ({held})"
+            result.dead_letters.append(dead_letter(message, reason))
             continue
         result.accepted += 1
         index = None
@@ -144,16 +211,31 @@ def process_batch(
                     window.array()[-size:], tick.ticker, tick.date, window.bar_array()[-size:]
                 )
             )
-        accepted.append((tick, index))
+        accepted.append((message, tick, index))
     # With scoring, each forecast's quantiles are read at its ticker's ACI coverages below.
     scoring = forecaster.settings.scoring
-    predictions = forecaster.forecast(pending, intervals=not scoring) if pending else []
+    try:
+        predictions = forecaster.forecast(pending, intervals=not scoring) if pending else []
+    except Exception as exc:
+        offsets = [(m.partition, m.offset) for m in batch]
+        raise ModelCallFailed(
+            f"the forward pass failed on a batch of {len(pending)} windows "
+            f"(partition, offset from {offsets[0]} to {offsets[-1]}): {exc}"
+        ) from exc
     # Settling runs in message order (windows are already final; nothing else was touched
     # above), so a batch replayed whole or one close at a time gives the same outputs.
-    for tick, index in accepted:
-        state = settle(states[tick.ticker], tick, forecaster, performance, result)
-        if index is not None:
-            state = forecast_message(state, predictions[index], forecaster, result)
+    for message, tick, index in accepted:
+        before = states[tick.ticker]
+        mark = (len(result.forecasts), len(result.scores), len(result.alerts))
+        try:
+            state = settle(before, tick, forecaster, performance, result)
+            if index is not None:
+                state = forecast_message(state, predictions[index], forecaster, result)
+        except Exception as exc:
+            # Nothing of this close goes out; its window stays applied, as its offset does.
+            del result.forecasts[mark[0] :], result.scores[mark[1] :], result.alerts[mark[2] :]
+            result.dead_letters.append(dead_letter(message, _failure(exc)))
+            continue
         states[tick.ticker] = state
     result.states = states
     return result

@@ -15,9 +15,10 @@ NO_BAR: Bar = (math.nan, math.nan, math.nan)
 
 class Outcome(StrEnum):
     APPENDED = "appended"
-    DUPLICATE = "duplicate"
-    OLDER_DATE = "older date"
-    CHANGED_CLOSE = "changed close"
+    DUPLICATE = "duplicate"  # a date held with the same close: skip
+    STALE = "stale"  # older than a full window: it can change nothing, skip
+    CORRECTION = "correction"  # a held date with another close: dead-letter
+    LATE = "late close"  # a date the window passed over, or before a window still filling
 
 
 def _number(value: float | None) -> float | None:
@@ -69,9 +70,13 @@ def apply_close(
 ) -> tuple[Window, Outcome]:
     """Append a close dated after the window's last; classify anything else.
 
-    A date already held with the same close is a duplicate (ignored); with another close it
-    is a changed close; a date before the last that is not held is an older date. Only an
-    append changes the window.
+    Kafka redelivers, and producers republish history, so closes at or before the last date
+    are normal: a held date with the same close is a duplicate, and a date older than a full
+    window is stale (it was applied and has dropped out, or is too old to matter); both
+    change nothing. A held date with another close is a correction, and a date the window
+    never held but should have (a gap it passed over, or before a window still filling) is
+    a late close: both are real data the window cannot take, so they are dead-lettered.
+    Only an append changes the window.
     """
     if window.last_date is None or day > window.last_date:
         dates = (*window.dates, day)[-size:]
@@ -81,5 +86,7 @@ def apply_close(
     if day in window.dates:
         held = window.closes[window.dates.index(day)]
         same = math.isclose(held, close, rel_tol=1e-12, abs_tol=0.0)
-        return window, Outcome.DUPLICATE if same else Outcome.CHANGED_CLOSE
-    return window, Outcome.OLDER_DATE
+        return window, Outcome.DUPLICATE if same else Outcome.CORRECTION
+    if day < window.dates[0] and len(window) >= size:
+        return window, Outcome.STALE
+    return window, Outcome.LATE

@@ -30,8 +30,13 @@ class QuietWorker(Worker):
 
 
 def run_worker(settings: Settings, model: str | None = None, loglevel: str = "WARNING") -> None:
-    """Blocks until SIGINT/SIGTERM; Faust leaves the consumer group cleanly on the way out."""
+    """Blocks until SIGINT/SIGTERM; Faust leaves the consumer group cleanly on the way out.
+
+    A broker that does not answer is one error before the model loads: Faust would retry it
+    for ever.
+    """
     bootstrap = bus.bootstrap(settings.kafka)
+    asyncio.run(bus.check_reachable(settings.kafka))
     predictor = Predictor.load(settings, model)
     asyncio.run(bus.ensure_topics(settings.kafka))
     app = create_app(settings, predictor.forecaster)

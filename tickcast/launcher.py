@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from core import kafka as bus
 from core.config import Settings
@@ -115,6 +116,16 @@ def start_api(children: Children, env: dict[str, str], settings: Settings, say: 
     )
 
 
+def train_data_env(source: str, env: dict[str, str]) -> dict[str, str]:
+    """`--source csv:DIR` lets the API's POST /train read CSV files in DIR (for a file, its
+    folder), unless TICKCAST_API__TRAIN_DATA_DIR is set already."""
+    kind, _, rest = source.partition(":")
+    if kind.strip().lower() != "csv" or "TICKCAST_API__TRAIN_DATA_DIR" in env:
+        return {}
+    path = Path(rest.partition("?")[0].strip()).expanduser().resolve()
+    return {"TICKCAST_API__TRAIN_DATA_DIR": str(path if path.is_dir() else path.parent)}
+
+
 def up(settings: Settings, source: str, tickers: list[str], rate: float | None, say: Say) -> None:
     """Run the whole pipeline until Ctrl-C or SIGTERM; every child process stops with it."""
     children = Children()
@@ -132,6 +143,7 @@ def up(settings: Settings, source: str, tickers: list[str], rate: float | None, 
                 say(f"embedded broker (Tansu) on {bootstrap}")
             else:
                 say(f"Kafka at {bootstrap}")
+                asyncio.run(bus.check_reachable(settings.kafka))  # one line, not a traceback
             settings = settings.with_kafka(bootstrap_servers=bootstrap)
             env["KAFKA_BOOTSTRAP_SERVERS"] = bootstrap
             asyncio.run(bus.ensure_topics(settings.kafka))
@@ -139,7 +151,7 @@ def up(settings: Settings, source: str, tickers: list[str], rate: float | None, 
             ensure_champion(settings, data, say)
             children.start("worker", [sys.executable, "-m", "tickcast", "worker"], env)
             say("worker started")
-            start_api(children, env, settings, say)
+            start_api(children, {**env, **train_data_env(source, env)}, settings, say)
             asyncio.run(_run(settings, data, rate, say))
     except KeyboardInterrupt:
         say("stopping...")

@@ -2,32 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-
 from fastapi import APIRouter, Response, status
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.deps import StateDep
 from api.metrics import REGISTRY
+from api.network import first_server, reachable
 from schemas.api import ServiceStatus
 
 router = APIRouter(tags=["health"])
 
 VERSION = "0.1.0"
-CONNECT_TIMEOUT_S = 0.5
-
-
-async def reachable(host: str, port: int) -> bool:
-    """Whether a TCP connection opens, without blocking the event loop."""
-    try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), CONNECT_TIMEOUT_S)
-    except (OSError, TimeoutError):
-        return False
-    writer.close()
-    with contextlib.suppress(OSError):
-        await writer.wait_closed()
-    return True
 
 
 @router.get("/", response_model=ServiceStatus)
@@ -52,8 +37,7 @@ async def read_ready(state: StateDep, response: Response) -> dict[str, object]:
     if not servers:
         reasons.append("no broker configured (KAFKA_BOOTSTRAP_SERVERS)")
     else:
-        host, _, port = servers.split(",")[0].rpartition(":")
-        if not await reachable(host or "127.0.0.1", int(port)):
+        if not await reachable(*first_server(servers)):
             reasons.append(f"broker {servers} unreachable")
         elif not state.feed_connected:
             reasons.append("not yet reading the forecasts topic")

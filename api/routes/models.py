@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from fastapi import APIRouter
 
 from api.deps import AdminDep, PredictorDep, StateDep
+from api.redact import public_params
 from core.config import Hyperparameters
 from model.registry import read_flag
 from schemas.api import HyperparameterOverrides, ModelInfo
@@ -16,7 +15,8 @@ router = APIRouter(tags=["models"])
 
 @router.get("/model/info", response_model=ModelInfo)
 async def read_model_info(predictor: PredictorDep) -> ModelInfo:
-    params = predictor.params
+    """What is served; a file source shows its name, never where it lies on the server."""
+    params = public_params(predictor.params)
     ranges = {
         split: params[f"{split}_range"]
         for split in ("train", "valid", "test")
@@ -38,8 +38,9 @@ async def read_model_info(predictor: PredictorDep) -> ModelInfo:
 
 @router.post("/model/reload", response_model=ModelInfo)
 async def reload_model(_: AdminDep, state: StateDep) -> ModelInfo:
-    """Load the current champion now; 404 when the registry has none."""
-    predictor = await asyncio.to_thread(state.load)
+    """Load the current champion now, one reload at a time and off the event loop; 404
+    when the registry has none."""
+    predictor = await state.reload()
     return await read_model_info(predictor)
 
 

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from api import metrics
 from api.deps import PredictorDep, StateDep
+from api.inputs import check_as_of
 from model.forecaster import Forecaster, Prediction, WindowInput
 from schemas.api import BatchPredictRequest, BatchPredictResponse, PredictRequest, PredictResponse
 
@@ -57,7 +58,12 @@ def _answer(p: Prediction, forecaster: Forecaster) -> PredictResponse:
 
 
 def forecast(requests: list[PredictRequest], forecaster: Forecaster) -> list[PredictResponse]:
-    """The Forecaster validates every window against the model, then forecasts them at once."""
+    """The Forecaster validates every window against the model, then forecasts them at once.
+
+    Dates are checked first: one outside the B3 calendar's range is a 422 naming the range.
+    """
+    for i, request in enumerate(requests):
+        check_as_of(request.as_of, "as_of" if len(requests) == 1 else f"window {i}: as_of")
     answers = [_answer(p, forecaster) for p in forecaster.forecast([_window(r) for r in requests])]
     metrics.PREDICTIONS.inc(len(answers))
     metrics.DRIFT_WARNINGS.inc(sum(a.drift_warning for a in answers))

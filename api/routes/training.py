@@ -1,25 +1,32 @@
-"""POST /train (202, or 409 while a job runs) and GET /train/{job_id}."""
+"""POST /train (202, or 409 while a job runs) and GET /train/{job_id}, all behind the token.
+
+A job's status names its data and its errors, so reading it needs the token as well.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request, status
+import asyncio
 
-from api.deps import AdminDep, StateDep
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+
+from api.deps import StateDep, require_admin
+from api.sources import allowed_source
 from schemas.api import TrainJob, TrainRequest
 
-router = APIRouter(prefix="/train", tags=["training"])
+router = APIRouter(prefix="/train", tags=["training"], dependencies=[Depends(require_admin)])
 
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=TrainJob)
-async def create_training_job(
-    body: TrainRequest, _: AdminDep, state: StateDep, request: Request
-) -> TrainJob:
+async def create_training_job(body: TrainRequest, state: StateDep, request: Request) -> TrainJob:
     """Train in a separate process; the champion moves only if the new model beats it.
 
-    Bad hyperparameters are a 422 and a running job a 409 (the error tree maps both).
+    Bad hyperparameters or a source outside the training data folder are a 422, and a
+    running job a 409 (the error tree maps them).
     """
     model = state.next_run.with_overrides(body.hyperparameters.model_dump())
-    return request.app.state.jobs.start(state.settings, model, body)
+    source = await asyncio.to_thread(allowed_source, body.source, body.tickers, state.settings.api)
+    run = body.model_copy(update={"source": source})
+    return request.app.state.jobs.start(state.settings, model, run)
 
 
 @router.get("/{job_id}", response_model=TrainJob)

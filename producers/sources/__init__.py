@@ -1,19 +1,22 @@
-"""Price sources: `yahoo`, `csv:PATH` and `synthetic`, all giving the same validated frame."""
+"""Price sources: `yahoo`, `csv:PATH[?options]` and `synthetic`, giving one validated frame."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from core.config import DataSettings
 from producers.errors import SourceError
 from producers.sources.csv_files import read_csv_bars, resolve_csv_files
+from producers.sources.csv_format import CsvFormat, csv_format, parse_options
 from producers.sources.synthetic import SyntheticSpec, synthetic_bars
-from producers.sources.validate import validate_bars
+from producers.sources.validate import nothing_left, validate_bars
 from producers.sources.yahoo import yahoo_bars
 from schemas.prices import LoadReport
 
@@ -36,14 +39,24 @@ class PriceData:
         return self.kind == "synthetic"
 
 
-def parse_source(spec: str) -> tuple[str, Path | None]:
-    """`yahoo` | `synthetic` | `csv:PATH` -> (kind, path)."""
+@dataclass(frozen=True)
+class SourceSpec:
+    """A parsed `--source`: its kind, the CSV path and the CSV options given in its query."""
+
+    kind: str
+    path: Path | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+def parse_source(spec: str) -> SourceSpec:
+    """`yahoo` | `synthetic` | `csv:PATH[?dayfirst=true&decimal=,&sep=;]` -> SourceSpec."""
     kind, _, rest = spec.partition(":")
     kind = kind.strip().lower()
     if kind in ("yahoo", "synthetic") and not rest:
-        return kind, None
-    if kind == "csv" and rest.strip():
-        return "csv", Path(rest.strip()).expanduser()
+        return SourceSpec(kind)
+    location, _, query = rest.partition("?")
+    if kind == "csv" and location.strip():
+        return SourceSpec("csv", Path(location.strip()).expanduser(), parse_options(query, spec))
     raise SourceError(f"unknown source {spec!r}; expected one of {', '.join(SOURCE_KINDS)}")
 
 
@@ -56,6 +69,7 @@ def _raw_bars(
     settings: DataSettings,
     csv_file: Path | None,
     named: bool,
+    fmt: CsvFormat,
 ) -> tuple[pd.DataFrame, str, str]:
     """Raw bars, their origin, and the ticker (a lone CSV file may name its own)."""
     if kind == "synthetic":
@@ -76,7 +90,7 @@ def _raw_bars(
         )
         return bars, origin, ticker
     assert csv_file is not None
-    bars, embedded = read_csv_bars(csv_file, settings.close_column)
+    bars, embedded = read_csv_bars(csv_file, settings.close_column, fmt)
     if embedded and embedded != ticker and path is not None and path.is_file():
         if named:
             raise SourceError(f"{csv_file}: holds {embedded}, not {ticker}")
@@ -92,7 +106,9 @@ def load_prices(
     end: date | None = None,
 ) -> PriceData:
     """Load and validate bars for each ticker in [start, end] (inclusive, None = open)."""
-    kind, path = parse_source(spec)
+    source = parse_source(spec)
+    kind, path = source.kind, source.path
+    fmt = csv_format(settings, source.options)
     if start and end and end < start:
         raise SourceError(f"end {end} is before start {start}")
     if kind != "csv" and not tickers:
@@ -103,10 +119,12 @@ def load_prices(
     reports: dict[str, LoadReport] = {}
     for name in names:
         bars, origin, ticker = _raw_bars(
-            kind, path, name, start, end, settings, files.get(name), named=bool(tickers)
+            kind, path, name, start, end, settings, files.get(name), bool(tickers), fmt
         )
         checked = validate_bars(bars, start=start, end=end, drop_filler=settings.drop_filler_rows)
         frame = checked.frame
+        if frame.empty and checked.rows_in and not checked.out_of_range:  # not an empty range
+            raise SourceError(f"{origin}: {nothing_left(checked.dropped)}")
         frame.attrs.update(ticker=ticker, source=kind)
         report = LoadReport(
             ticker=ticker,

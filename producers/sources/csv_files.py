@@ -6,12 +6,15 @@ import csv
 import io
 import logging
 import re
+import warnings
 from pathlib import Path
 from typing import Literal
 
 import pandas as pd
 
 from producers.errors import SourceError
+from producers.sources.csv_format import CsvFormat, check_separator
+from producers.sources.csv_values import check_decimal, parse_dates, parse_numbers
 
 logger = logging.getLogger(__name__)
 
@@ -35,9 +38,11 @@ def _read_lines(path: Path) -> list[str]:
     return lines
 
 
-def _split_yfinance_header(lines: list[str]) -> tuple[list[str], str | None, list[str]]:
+def _split_yfinance_header(
+    lines: list[str], delimiter: str
+) -> tuple[list[str], str | None, list[str]]:
     """Header names, embedded ticker and data lines; handles yfinance's raw 3-row header."""
-    rows = list(csv.reader(lines[:3]))
+    rows = list(csv.reader(lines[:3], delimiter=delimiter))
     first = [_canonical(c) for c in rows[0]]
     is_raw = (
         len(rows) >= 3
@@ -52,16 +57,51 @@ def _split_yfinance_header(lines: list[str]) -> tuple[list[str], str | None, lis
     return ["Date", *rows[0][1:]], ticker, lines[3:]
 
 
+def _read_cells(path: Path, body: list[str], names: list[str], fmt: CsvFormat) -> pd.DataFrame:
+    """Every cell as text under the header's names; refuses rows wider than the header.
+
+    One spare column catches wider rows, which pandas would otherwise cut short silently
+    (a decimal comma in a comma-separated file splits a value in two).
+    """
+    if not any(line.strip() for line in body):
+        raise SourceError(f"{path}: no rows under the header")
+    spare = len(names)
+    try:
+        with warnings.catch_warnings():  # rows two or more fields too wide: refused below
+            warnings.simplefilter("ignore", pd.errors.ParserWarning)
+            raw = pd.read_csv(
+                io.StringIO("\n".join(body)),
+                sep=fmt.delimiter,
+                header=None,
+                names=range(spare + 1),
+                dtype=str,
+                index_col=False,
+            )
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise SourceError(f"{path}: not a valid CSV ({exc})") from exc
+    wide = raw[spare].notna()
+    if wide.any():
+        raise SourceError(
+            f"{path}: the row of {raw.loc[wide, 0].iloc[0]!r} has more fields than the header "
+            f"({spare}); a value may hold the separator (decimal commas in a comma-separated "
+            f"file: quote them or use ?sep=;)"
+        )
+    return raw.drop(columns=spare).set_axis(names, axis=1)
+
+
 def read_csv_bars(
-    path: Path, close_column: CloseChoice = "auto"
+    path: Path, close_column: CloseChoice = "auto", fmt: CsvFormat | None = None
 ) -> tuple[pd.DataFrame, str | None]:
-    """Raw bars with columns date, open, high, low, close, volume, and the embedded ticker.
+    """Bars (date, open, high, low, close, volume) parsed as `fmt` says, and the embedded ticker.
 
     The close is `Adj Close` when the file has one and `close_column` is auto or adj_close.
-    Raises SourceError naming the file when it cannot be parsed.
+    Raises SourceError naming the file when it cannot be parsed, or when its dates or
+    numbers are written otherwise than `fmt` says (the message names the option to set).
     """
+    fmt = fmt or CsvFormat()
     lines = _read_lines(path)
-    header, ticker, body = _split_yfinance_header(lines)
+    check_separator(lines[0], fmt, path)
+    header, ticker, body = _split_yfinance_header(lines, fmt.delimiter)
     names = [_canonical(h) for h in header]
     if len(set(names)) != len(names):
         raise SourceError(f"{path}: duplicate column names in header {header}")
@@ -76,28 +116,32 @@ def read_csv_bars(
         close_col = "close"
     else:
         raise SourceError(f"{path}: no Close or Adj Close column in header {header}")
-    try:
-        raw = pd.read_csv(
-            io.StringIO("\n".join(body)), header=None, names=names, dtype=str, index_col=False
-        )
-    except (pd.errors.ParserError, ValueError) as exc:
-        raise SourceError(f"{path}: not a valid CSV ({exc})") from exc
-    columns = {"date": date_col, "close": close_col}
-    columns.update({c: c for c in ("open", "high", "low", "volume") if c in names})
-    bars = pd.DataFrame({target: raw[source] for target, source in columns.items()})
-    if close_col == "adj_close" and "close" in names:
-        bars = adjust_bars(bars, pd.to_numeric(raw["close"], errors="coerce"))
-    logger.debug("read %d rows from %s (close=%s)", len(bars), path, close_col)
+    raw = _read_cells(path, body, names, fmt)
+    numbers: dict[str, pd.Series] = {}
+    for column in dict.fromkeys((close_col, "close", "open", "high", "low", "volume")):
+        if column not in names:
+            continue
+        numbers[column] = parse_numbers(raw[column], fmt.decimal)
+        if column != "volume":  # a thousands-grouped volume is no price written otherwise
+            check_decimal(raw[column], numbers[column], fmt.decimal, path)
+    bars = pd.DataFrame({"date": parse_dates(raw[date_col], fmt.dayfirst, path)})
+    bars["close"] = numbers[close_col]
+    for column in ("open", "high", "low", "volume"):
+        if column in numbers:
+            bars[column] = numbers[column]
+    if close_col == "adj_close" and "close" in numbers:
+        bars = adjust_bars(bars, numbers["close"])
+    logger.debug("read %d rows from %s (close=%s, %s)", len(bars), path, close_col, fmt)
     return bars, ticker
 
 
 def adjust_bars(bars: pd.DataFrame, raw_close: pd.Series) -> pd.DataFrame:
     """Scale open/high/low by each day's Adj Close / Close, so the bar stays consistent."""
-    factor = pd.to_numeric(bars["close"], errors="coerce") / raw_close
+    factor = bars["close"] / raw_close
     adjusted = bars.copy()
     for column in ("open", "high", "low"):
         if column in adjusted:
-            adjusted[column] = pd.to_numeric(adjusted[column], errors="coerce") * factor
+            adjusted[column] = adjusted[column] * factor
     return adjusted
 
 

@@ -19,12 +19,20 @@ NON_POSITIVE_CLOSE = "non-positive close"
 FILLER_ROW = "Yahoo filler row (O=H=L=C, volume 0)"
 DUPLICATE_DATE = "duplicate date"
 
+#: What to change when a reason dropped every row of a source.
+_HINTS = {
+    INVALID_DATE: "dates must read YYYY-MM-DD, or DD/MM/YYYY or MM/DD/YYYY with ?dayfirst=",
+    NON_FINITE_CLOSE: "the close column holds no numbers (a decimal comma needs ?decimal=,)",
+    FILLER_ROW: "keep filler rows with TICKCAST_DATA__DROP_FILLER_ROWS=false",
+}
+
 
 @dataclass
 class Validated:
     frame: pd.DataFrame
     rows_in: int
     dropped: dict[str, int] = field(default_factory=dict)
+    out_of_range: int = 0  # dated rows outside [start, end], left out of rows_in
 
 
 def _drop(
@@ -46,6 +54,13 @@ def is_filler(frame: pd.DataFrame) -> pd.Series:
     return flat & (frame["volume"] == 0)
 
 
+def nothing_left(dropped: dict[str, int]) -> str:
+    """Why a source gave no rows: the counts by reason and what to change, for the error."""
+    counts = ", ".join(f"{n} {reason}" for reason, n in dropped.items())
+    hints = "; ".join(_HINTS[reason] for reason in dropped if reason in _HINTS)
+    return f"every row was dropped ({counts})" + (f"; {hints}" if hints else "")
+
+
 def validate_bars(
     raw: pd.DataFrame,
     *,
@@ -55,8 +70,9 @@ def validate_bars(
 ) -> Validated:
     """Parse dates, keep [start, end], drop bad rows with reasons, sort, de-duplicate.
 
-    `raw` has a `date` column (any parseable form) and numeric-ish OHLCV columns; missing
-    open/high/low/volume columns become NaN. Duplicate dates keep the last row, the newest.
+    `raw` has a `date` column (datetimes or ISO text: no day/month order is guessed) and
+    numeric-ish OHLCV columns; missing open/high/low/volume columns become NaN. Duplicate
+    dates keep the last row, the newest.
     """
     dropped: dict[str, int] = {}
     frame = raw.copy()
@@ -64,14 +80,16 @@ def validate_bars(
         if column not in frame:
             frame[column] = np.nan
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
-    dates = pd.to_datetime(frame["date"], errors="coerce", utc=True, format="mixed")
+    dates = pd.to_datetime(frame["date"], errors="coerce", utc=True, format="ISO8601")
     frame["date"] = dates.dt.tz_localize(None).dt.normalize().astype("datetime64[ns]")
     frame = _drop(frame, frame["date"].isna(), INVALID_DATE, dropped)
+    dated = len(frame)
     if start is not None:
         frame = frame.loc[frame["date"] >= pd.Timestamp(start)]
     if end is not None:
         frame = frame.loc[frame["date"] <= pd.Timestamp(end)]
     rows_in = len(frame) + dropped.get(INVALID_DATE, 0)  # rows in range, plus undatable ones
+    out_of_range = dated - len(frame)
     frame = _drop(frame, ~np.isfinite(frame["close"]), NON_FINITE_CLOSE, dropped)
     frame = _drop(frame, frame["close"] <= 0, NON_POSITIVE_CLOSE, dropped)
     if drop_filler:
@@ -81,4 +99,4 @@ def validate_bars(
     frame = frame.loc[:, list(PRICE_COLUMNS)].reset_index(drop=True)
     for reason, count in dropped.items():
         logger.info("dropped %d rows: %s", count, reason)
-    return Validated(frame=frame, rows_in=rows_in, dropped=dropped)
+    return Validated(frame=frame, rows_in=rows_in, dropped=dropped, out_of_range=out_of_range)

@@ -89,7 +89,7 @@ def wait_for_job(client: TestClient, job_id: str, timeout: float = JOB_TIMEOUT_S
     """Poll GET /train/{job_id} until the job is no longer running."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        job = client.get(f"/train/{job_id}").json()
+        job = client.get(f"/train/{job_id}", headers=AUTH).json()
         if job["state"] not in ("queued", "running"):
             return job
         time.sleep(0.2)

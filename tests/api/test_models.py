@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
 
+from model.predictor import Predictor
 from tests.api.conftest import AUTH, TINY_JOB, wait_for_job
+from tests.api.test_predictions import WINDOW
 
 
 def test_model_info_describes_the_champion(client) -> None:
@@ -73,3 +76,69 @@ def test_a_config_update_is_kept_and_used_by_the_next_job(client_for) -> None:
         time.sleep(0.1)
     params = client.get("/model/info").json()["params"]
     assert (params["hidden_size"], params["max_epochs"]) == ("4", "1")
+
+
+def _in_parallel(client, count: int, call) -> tuple[list, list[threading.Thread]]:
+    """`count` calls of `call(client)` from real threads released together; join the threads
+    to collect every answer (or the server error the test client raised)."""
+    barrier = threading.Barrier(count)
+    answers: list = []
+
+    def run() -> None:
+        barrier.wait()
+        try:
+            answers.append(call(client))
+        except Exception as exc:  # a 500: the test client re-raises the server's exception
+            answers.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    return answers, threads
+
+
+def _join(threads: list[threading.Thread]) -> None:
+    for thread in threads:
+        thread.join(timeout=120)
+
+
+def _reload(client):
+    return client.post("/model/reload", headers=AUTH)
+
+
+def test_ten_parallel_reloads_give_no_server_error(client) -> None:
+    answers, threads = _in_parallel(client, 10, _reload)
+    _join(threads)
+
+    assert [getattr(a, "status_code", repr(a)) for a in answers] == [200] * 10
+    assert {a.json()["version"] for a in answers} == {"1"}
+    assert client.post("/predict", json={"last_prices": WINDOW}).status_code == 200
+
+
+def test_reloads_are_serialised_and_off_the_event_loop(client, monkeypatch) -> None:
+    running: list[int] = []
+    most = 0
+    load = Predictor.load
+
+    def slow_load(*args, **kwargs) -> Predictor:
+        nonlocal most
+        running.append(1)
+        most = max(most, len(running))
+        try:
+            time.sleep(0.5)  # a larger model, a slower store
+            return load(*args, **kwargs)
+        finally:
+            running.pop()
+
+    monkeypatch.setattr(Predictor, "load", slow_load)
+    answers, threads = _in_parallel(client, 4, _reload)
+    waits = []
+    while any(thread.is_alive() for thread in threads):
+        begun = time.monotonic()
+        assert client.get("/health").status_code == 200
+        waits.append(time.monotonic() - begun)
+    _join(threads)
+
+    assert [getattr(a, "status_code", repr(a)) for a in answers] == [200] * 4
+    assert most == 1  # never two loads (and traces) at once
+    assert len(waits) > 3 and max(waits) < 0.4, waits  # the loop kept answering meanwhile

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import math
 
 import pytest
@@ -130,3 +132,64 @@ def test_batch_over_max_batch_is_a_422(client_for) -> None:
     assert "at most 5 windows per call; got 6" in response.json()["detail"]
     empty = small.post("/predict/batch", json={"windows": []})
     assert empty.status_code == 422 and "windows" in empty.json()["detail"]
+
+
+@pytest.mark.parametrize("as_of", ["1500-06-01", "2300-06-01", "1969-12-31", "2200-01-01"])
+def test_an_as_of_outside_the_calendar_is_a_422_naming_the_range(client, as_of: str) -> None:
+    body = {"last_prices": WINDOW, "ticker": "AAA", "as_of": as_of}
+    single = client.post("/predict", json=body)
+    batch = client.post("/predict/batch", json={"windows": [{"last_prices": WINDOW}, body]})
+
+    assert single.status_code == 422, single.text
+    assert single.json()["detail"] == (
+        f"as_of: {as_of} is outside the accepted range 1970-01-01..2199-12-31"
+    )
+    assert batch.status_code == 422, batch.text
+    assert batch.json()["detail"].startswith(f"window 1: as_of: {as_of} is outside")
+
+
+def test_the_calendar_is_built_once_not_per_year_asked(client, monkeypatch) -> None:
+    import producers.calendar as calendar
+
+    builds: list[dict] = []
+    build = calendar.xcals.get_calendar
+    monkeypatch.setattr(
+        calendar.xcals, "get_calendar", lambda *a, **k: builds.append(k) or build(*a, **k)
+    )
+    for year in (1971, 1985, 2061, 2077, 2101, 2150, 2198, 2199):  # each once, in any order
+        body = {"last_prices": WINDOW, "ticker": "AAA", "as_of": f"{year}-03-04"}
+        response = client.post("/predict", json=body)
+        assert response.status_code == 200, response.text
+        assert response.json()["target_date"] > f"{year}-03-04"
+    assert builds == []
+
+
+def test_a_client_that_hangs_up_is_a_debug_line_not_a_traceback(client, caplog) -> None:
+    caplog.set_level(logging.DEBUG)
+    sent: list[dict] = []
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/predict",
+        "raw_path": b"/predict",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"content-type", b"application/json"), (b"content-length", b"900")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+        "state": {},
+    }
+
+    async def receive() -> dict:
+        return {"type": "http.disconnect"}  # gone before sending its body
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    asyncio.run(client.app(scope, receive, send))  # raised ClientDisconnect before
+
+    assert "client left during POST /predict" in caplog.text
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info] == []

@@ -46,7 +46,7 @@ def test_job_lifecycle_with_a_409_while_it_runs(client_for) -> None:
 
 
 def test_an_unknown_job_is_404(client) -> None:
-    response = client.get("/train/unknown")
+    response = client.get("/train/unknown", headers=AUTH)
 
     assert response.status_code == 404
     assert "unknown" in response.json()["detail"]
@@ -74,17 +74,37 @@ def test_bad_hyperparameters_are_422_and_start_nothing(
     assert client.app.state.jobs.running is None
 
 
-def test_a_failing_job_reports_why_and_frees_the_slot(client_for) -> None:
-    client = client_for(empty=True)
-    body = {**TINY_JOB, "source": "csv:/does/not/exist"}
+def test_a_failing_job_reports_why_without_server_paths_and_frees_the_slot(
+    client_for, tmp_path
+) -> None:
+    data = tmp_path / "train-data"
+    data.mkdir()
+    (data / "AAA.csv").write_text("when,close\n2024-01-02,10.0\n")  # no date column
+    client = client_for(empty=True, train_data_dir=data)
+    body = {**TINY_JOB, "source": "csv:AAA.csv"}
     job = client.post("/train", json=body, headers=AUTH).json()
 
     failed = wait_for_job(client, job["job_id"])
-    assert failed["state"] == "failed"
-    assert "/does/not/exist" in failed["error"] and failed["model_version"] is None
+    assert failed["state"] == "failed" and failed["model_version"] is None
+    assert "AAA.csv: no date column" in failed["error"], failed["error"]
+    assert str(tmp_path) not in failed["error"]
     again = client.post("/train", json=body, headers=AUTH)
     assert again.status_code == 202  # a failure releases the one-job slot
     assert wait_for_job(client, again.json()["job_id"])["state"] == "failed"
+
+
+def test_reading_a_job_needs_the_token(client_for) -> None:
+    client = client_for(empty=True)
+    job = client.post("/train", json=TINY_JOB, headers=AUTH).json()
+
+    anonymous = client.get(f"/train/{job['job_id']}")
+    assert anonymous.status_code == 401
+    assert anonymous.headers["WWW-Authenticate"] == "Bearer"
+    assert job["job_id"] not in anonymous.text
+    assert client.get("/train/unknown").status_code == 401  # not even whether it exists
+    wrong = client.get(f"/train/{job['job_id']}", headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 403
+    assert wait_for_job(client, job["job_id"])["state"] == "succeeded"
 
 
 def test_two_parallel_posts_start_exactly_one_job(client_for) -> None:

@@ -24,7 +24,7 @@ def forecaster() -> Forecaster:
 
 EXTREME = {
     "flat": np.full(W, 7.0),
-    "tiny prices": np.full(W, 1e-6) * np.exp(np.linspace(0, 0.1, W)),
+    "tiny prices": np.full(W, 1e-4) * np.exp(np.linspace(0, 0.1, W)),  # the plausible minimum
     "at the plausible maximum": np.full(W, 1e7),
     "saw-tooth x1000": np.where(np.arange(W) % 2, 1e3, 1.0),
     "one crash": np.r_[np.full(W - 1, 100.0), 0.01],

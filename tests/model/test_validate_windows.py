@@ -143,3 +143,11 @@ def test_predictions_are_scale_equivariant(factor: float) -> None:
     windows = _gbm_windows(seed=2)
     base = bundle.predict_prices(windows)
     np.testing.assert_allclose(bundle.predict_prices(windows * factor), base * factor, rtol=1e-5)
+
+
+def test_prices_outside_the_plausible_bounds_are_refused_with_the_bound() -> None:
+    with pytest.raises(InvalidWindowError, match=r"window 1: prices below 0\.0001"):
+        validate_windows(_with(1e-300), W, max_price=1e7, min_price=1e-4)
+    with pytest.raises(InvalidWindowError, match=r"window 1: prices above 1e\+07"):
+        validate_windows(_with(1e300), W, max_price=1e7, min_price=1e-4)
+    assert validate_windows(_with(1e-4), W, max_price=1e7, min_price=1e-4).min() == 1e-4

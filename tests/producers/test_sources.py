@@ -2,33 +2,73 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from pathlib import Path
 
 import pytest
 
 from producers.errors import SourceError
-from producers.sources import SOURCE_KINDS, load_prices, parse_source
+from producers.sources import SOURCE_KINDS, SourceSpec, load_prices, parse_source
 
 
 @pytest.mark.parametrize(
     ("spec", "expected"),
     [
-        ("yahoo", ("yahoo", None)),
-        ("YAHOO", ("yahoo", None)),
-        ("synthetic", ("synthetic", None)),
-        (" Synthetic ", ("synthetic", None)),
-        ("csv:data/CMIG4.SA.csv", ("csv", Path("data/CMIG4.SA.csv"))),
-        ("CSV: prices ", ("csv", Path("prices"))),
-        ("csv:C:/prices/x.csv", ("csv", Path("C:/prices/x.csv"))),  # only the first ':' splits
+        ("yahoo", SourceSpec("yahoo")),
+        ("YAHOO", SourceSpec("yahoo")),
+        ("synthetic", SourceSpec("synthetic")),
+        (" Synthetic ", SourceSpec("synthetic")),
+        ("csv:data/CMIG4.SA.csv", SourceSpec("csv", Path("data/CMIG4.SA.csv"))),
+        ("CSV: prices ", SourceSpec("csv", Path("prices"))),
+        ("csv:C:/prices/x.csv", SourceSpec("csv", Path("C:/prices/x.csv"))),  # first ':' splits
+        ("csv:prices?", SourceSpec("csv", Path("prices"))),
+        (
+            "csv:prices?dayfirst=true&decimal=,&sep=;",
+            SourceSpec("csv", Path("prices"), {"dayfirst": True, "decimal": ",", "sep": ";"}),
+        ),
+        (
+            "csv:p.csv?DayFirst=FALSE&sep=tab",
+            SourceSpec("csv", Path("p.csv"), {"dayfirst": False, "sep": "tab"}),
+        ),
+        ("csv:p.csv?sep=%3B", SourceSpec("csv", Path("p.csv"), {"sep": ";"})),
     ],
 )
-def test_parse_source_accepts_every_kind(spec: str, expected: tuple[str, Path | None]) -> None:
+def test_parse_source_accepts_every_kind(spec: str, expected: SourceSpec) -> None:
     assert parse_source(spec) == expected
 
 
 def test_parse_source_expands_the_home_folder() -> None:
-    assert parse_source("csv:~/prices") == ("csv", Path.home() / "prices")
+    assert parse_source("csv:~/prices") == SourceSpec("csv", Path.home() / "prices")
+
+
+@pytest.mark.parametrize(
+    "spec",
+    ["csv:p.csv?format=dmy", "csv:p.csv?dayfirst=true&close=adj", "csv:p.csv?dayfirst"],
+)
+def test_unknown_csv_options_are_refused_with_the_accepted_ones(spec: str) -> None:
+    with pytest.raises(SourceError) as info:
+        parse_source(spec)
+    message = str(info.value)
+    assert repr(spec) in message
+    assert (
+        "accepted: dayfirst (true or false), decimal ('.' or ','), sep (',', ';' or 'tab')"
+        in message
+    )
+
+
+@pytest.mark.parametrize(
+    ("spec", "problem"),
+    [
+        ("csv:p.csv?dayfirst=maybe", "dayfirst='maybe' must be true or false"),
+        ("csv:p.csv?decimal=;", "decimal=';' must be '.' or ','"),
+        ("csv:p.csv?sep=|", "sep='|' must be ',', ';' or 'tab'"),
+        ("csv:p.csv?sep=;&sep=,", "option sep is given twice"),
+    ],
+)
+def test_bad_csv_option_values_are_refused(spec: str, problem: str) -> None:
+    with pytest.raises(SourceError, match=re.escape(problem)):
+        parse_source(spec)
 
 
 @pytest.mark.parametrize(

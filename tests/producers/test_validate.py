@@ -37,6 +37,8 @@ def bars(*rows: tuple) -> pd.DataFrame:
     [
         (("not a date", 1.0, 1.0, 1.0, 1.0, 10), INVALID_DATE),
         (("2024-13-45", 1.0, 1.0, 1.0, 1.0, 10), INVALID_DATE),
+        (("03/02/2024", 1.0, 1.0, 1.0, 1.0, 10), INVALID_DATE),  # no day/month order guessed
+        (("Jan 5, 2024", 1.0, 1.0, 1.0, 1.0, 10), INVALID_DATE),
         ((None, 1.0, 1.0, 1.0, 1.0, 10), INVALID_DATE),
         (("2024-01-05", 1.0, 1.0, 1.0, np.nan, 10), NON_FINITE_CLOSE),
         (("2024-01-05", 1.0, 1.0, 1.0, np.inf, 10), NON_FINITE_CLOSE),
@@ -141,6 +143,7 @@ def test_start_and_end_are_inclusive(start, end, expected: list[str]) -> None:
     checked = validate_bars(bars(*GOOD), start=start, end=end)
     assert checked.frame["date"].dt.strftime("%Y-%m-%d").tolist() == expected
     assert checked.rows_in == len(expected)
+    assert checked.out_of_range == len(GOOD) - len(expected)
     assert tuple(checked.frame.columns) == PRICE_COLUMNS
 
 
@@ -155,7 +158,7 @@ def test_rows_in_counts_rows_in_range_and_undatable_ones() -> None:
         ("2024-01-05", 2.0, 2.5, 1.5, 2.0, 10),
     )
     checked = validate_bars(frame, start=date(2024, 1, 2))
-    assert checked.rows_in == 6
+    assert checked.rows_in == 6 and checked.out_of_range == 1
     assert checked.dropped == dict.fromkeys(
         [INVALID_DATE, NON_FINITE_CLOSE, NON_POSITIVE_CLOSE, FILLER_ROW], 1
     )

@@ -42,3 +42,10 @@ def test_the_worker_app_uses_it() -> None:
     settings = Settings(kafka={"bootstrap_servers": "127.0.0.1:9"})  # never connected to
     app = create_app(settings, forecaster(60, "1"))
     assert isinstance(app.flow_control, KeepQueuedOnResume)
+
+
+def test_faust_keeps_its_files_under_the_data_dir_not_the_working_directory(tmp_path) -> None:
+    settings = Settings(data={"dir": tmp_path}, kafka={"bootstrap_servers": "127.0.0.1:9"})
+    app = create_app(settings, forecaster(60, "1"))
+    assert app.conf.datadir == tmp_path / "faust" / settings.kafka.topic(settings.kafka.app_id)
+    assert app.conf.datadir.parent.is_dir()  # Faust itself creates only the last level

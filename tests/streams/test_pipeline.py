@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, timedelta
 from itertools import cycle
 
 import numpy as np
@@ -15,7 +15,7 @@ from model.forecaster import Forecaster
 from model.predictor import Predictor
 from producers.calendar import next_trading_day, trading_days
 from schemas.messages import PriceTick
-from streams.pipeline import Incoming, process_batch
+from streams.pipeline import Incoming, ModelCallFailed, process_batch
 from streams.state import TickerState
 from tests.utils.factories import stand_in_bundle
 
@@ -27,6 +27,10 @@ DRIFT = DriftSettings()
 RULES = PerformanceSettings()
 NAME = "tickcast-lstm"
 NAMES = {"ks_pvalue", "volatility_ratio", "mean_return_z"}
+# A calendar day inside the window that is no session: a close dated there is a late close.
+GAP = next(
+    DAYS[50] + timedelta(days=k) for k in range(1, 9) if DAYS[50] + timedelta(days=k) not in DAYS
+)
 
 
 def _closes(n: int, vol: float, seed: int, start: float = 20.0) -> np.ndarray:
@@ -131,8 +135,17 @@ BAD = [
     ("negative", b"AAA", _raw(close=-1), "greater than 0"),
     ("version 2", b"AAA", _raw(close=1.0, schema_version=2), "schema_version"),
     ("key", b"BBB", _raw(close=1.0), "does not match ticker 'AAA'"),
-    ("older date", b"AAA", _raw(day=DAYS[2], close=1.0), "older date"),
-    ("changed close", b"AAA", _raw(day=DAYS[40], close=123.0), "changed close"),
+    ("correction", b"AAA", _raw(day=DAYS[40], close=123.0), f"correction for {DAYS[40]}"),
+    ("late close", b"AAA", _raw(day=GAP, close=1.0), f"late close for {GAP}"),
+    ("lowercase ticker", b"aaa", _raw(close=1.0, ticker="aaa"), "does not match ^[A-Z0-9"),
+    ("newline ticker", b"A\nA", _raw(close=1.0, ticker="A\nA"), "does not match ^[A-Z0-9"),
+    ("unicode ticker", "AÇÃO".encode(), _raw(close=1.0, ticker="AÇÃO"), "does not match ^[A"),
+    ("huge close", b"AAA", _raw(close=1e300), "close 1e+300 is outside the plausible"),
+    ("tiny close", b"AAA", _raw(close=1e-300), "close 1e-300 is outside the plausible"),
+    ("huge high", b"AAA", _raw(close=1.0, high=1e300), "high 1e+300 is outside"),
+    ("future date", b"AAA", _raw(day=date(2030, 1, 2), close=1.0), "after the next trading day"),
+    ("year 9999", b"AAA", _raw(day=date(9999, 12, 31), close=1.0), "after the next trading day"),
+    ("year 1500", b"AAA", _raw(day=date(1500, 1, 3), close=1.0), "outside the trading calendar"),
 ]
 
 
@@ -238,7 +251,7 @@ def test_an_implausible_close_goes_to_the_dlq(predictor, series, held):
     result = process_batch(batch, lambda t: held.get(t, TickerState()), predictor, WINDOW, RULES)
     assert [f.as_of for f in result.forecasts] == [DAYS[65]]
     [letter] = result.dead_letters
-    assert "close 2e+07 is above the plausible 1e+07" in letter.error
+    assert "close 2e+07 is outside the plausible [0.0001, 1e+07]" in letter.error
 
 
 def test_a_redelivered_batch_changes_nothing_and_sends_nothing(predictor, series):
@@ -251,3 +264,68 @@ def test_a_redelivered_batch_changes_nothing_and_sends_nothing(predictor, series
     assert (again.forecasts, again.dead_letters, again.alerts, again.scores) == ([], [], [], [])
     assert again.duplicates == 0
     assert {t: s.window for t, s in again.states.items()} == {}  # nothing to write back
+
+
+def test_republished_history_is_skipped_as_duplicate_or_stale_never_dead(predictor, series):
+    """A producer sends the same 200 closes per ticker again, at new offsets: the window holds
+    the last 60 (duplicates); the rest are older than the full window (stale)."""
+    messages = _messages(series)
+    forecasts, _, dead, _, states = _replay(messages, predictor, [50])
+    assert dead == [] and len(forecasts) == len(TICKERS) * (N - WINDOW + 1)
+    again = _incoming([(m.key, m.value) for m in messages], start=1000 + len(messages))
+    result = process_batch(again, lambda t: states[t], predictor, WINDOW, RULES)
+    assert (result.forecasts, result.dead_letters, result.scores, result.alerts) == ([], [], [], [])
+    assert result.duplicates == len(TICKERS) * WINDOW
+    assert result.stale == len(TICKERS) * (N - WINDOW)
+    assert all(s.window == states[t].window for t, s in result.states.items())
+
+
+def test_a_failure_handling_one_close_dead_letters_only_that_close(
+    predictor, series, held, monkeypatch
+):
+    import streams.pipeline as pipeline
+
+    real = pipeline.settle
+
+    def settle(state, tick, *args):
+        if tick.date == DAYS[66]:
+            raise ZeroDivisionError("a bug met by this close")
+        return real(state, tick, *args)
+
+    monkeypatch.setattr(pipeline, "settle", settle)
+    batch = _incoming([_valid(series, i) for i in (65, 66, 67)], start=2000)
+    result = process_batch(batch, lambda t: held.get(t, TickerState()), predictor, WINDOW, RULES)
+    assert [f.as_of for f in result.forecasts] == [DAYS[65], DAYS[67]]
+    [letter] = result.dead_letters
+    assert letter.offset == 2001 and "ZeroDivisionError: a bug met by this close" in letter.error
+
+
+def test_a_failed_forward_pass_dead_letters_nothing_and_names_the_offsets(
+    predictor, series, held, monkeypatch
+):
+    def broken(*args, **kwargs):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(Forecaster, "forecast", broken)
+    batch = _incoming([_valid(series, 65), _valid(series, 66)], start=2000)
+    with pytest.raises(ModelCallFailed, match=r"\(1, 2000\) to \(1, 2001\)\): out of memory"):
+        process_batch(batch, lambda t: held.get(t, TickerState()), predictor, WINDOW, RULES)
+
+
+def test_dates_are_bounded_by_the_next_trading_day_unless_future_dates_are_on(predictor):
+    friday = date(2024, 6, 28)  # the next session is Monday 1 July
+    closes = _closes(WINDOW + 2, 0.01, 3)
+    days = [*DAYS[:WINDOW], date(2024, 7, 1), date(2024, 7, 2)]
+    items = [(b"AAA", _tick("AAA", d, float(c))) for d, c in zip(days, closes, strict=True)]
+    result = process_batch(
+        _incoming(items), lambda t: TickerState(), predictor, WINDOW, RULES, friday
+    )
+    assert [f.as_of for f in result.forecasts] == [DAYS[WINDOW - 1], date(2024, 7, 1)]
+    [letter] = result.dead_letters
+    assert "date 2024-07-02 is after the next trading day, 2024-07-01" in letter.error
+    settings = ForecastSettings(future_dates=True)
+    relaxed = Forecaster(predictor.bundle, NAME, "1", settings, DRIFT)
+    result = process_batch(
+        _incoming(items), lambda t: TickerState(), relaxed, WINDOW, RULES, friday
+    )
+    assert result.dead_letters == [] and len(result.forecasts) == 3

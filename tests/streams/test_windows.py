@@ -78,33 +78,41 @@ def test_exact_duplicate_is_ignored(index: int):
 def test_same_date_other_close_is_changed_close(index: int):
     window = _window(5)
     new, outcome = apply_close(window, window.dates[index], window.closes[index] + 0.01, size=5)
-    assert outcome is Outcome.CHANGED_CLOSE
+    assert outcome is Outcome.CORRECTION
     assert new == window
 
 
-def test_gap_date_before_last_not_held_is_older_date():
+def test_a_gap_date_the_window_passed_over_is_a_late_close():
     window = Window()
     for day in (D0, D0 + timedelta(days=2), D0 + timedelta(days=4)):
         window, _ = apply_close(window, day, 5.0, size=5)
     new, outcome = apply_close(window, D0 + timedelta(days=3), 5.0, size=5)
-    assert outcome is Outcome.OLDER_DATE
+    assert outcome is Outcome.LATE
     assert new == window
 
 
-def test_date_before_first_held_is_older_date():
+def test_a_date_before_a_full_window_is_stale():
     window = _window(5)
     for day in (D0 - timedelta(days=1), D0 - timedelta(days=400)):
         new, outcome = apply_close(window, day, 10.0, size=5)
-        assert outcome is Outcome.OLDER_DATE
+        assert outcome is Outcome.STALE
         assert new == window
 
 
-def test_date_dropped_from_full_window_is_older_date_even_with_its_old_close():
+def test_a_date_before_a_window_still_filling_is_late_not_stale():
+    window = _window(3)  # size 5: the days before D0 were never seen
+    new, outcome = apply_close(window, D0 - timedelta(days=1), 10.0, size=5)
+    assert outcome is Outcome.LATE
+    assert new == window
+
+
+def test_date_dropped_from_full_window_is_stale_even_with_another_close():
     window = _window(6)  # size 5: the first close (D0, 10.0) was dropped
     assert D0 not in window.dates
-    new, outcome = apply_close(window, D0, 10.0, size=5)
-    assert outcome is Outcome.OLDER_DATE
-    assert new == window
+    for close in (10.0, 99.0):
+        new, outcome = apply_close(window, D0, close, size=5)
+        assert outcome is Outcome.STALE
+        assert new == window
 
 
 @pytest.mark.parametrize("n", [0, 1, 5])

@@ -1,26 +1,33 @@
-"""The Faust worker against the embedded broker: forecasts, DLQ, restart, drift alerts, hot swap."""
+"""The Faust worker against the embedded broker: forecasts, DLQ, restart, drift alerts, hot swap.
+
+Also its metrics endpoint, whose port may be taken by another worker on the host.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 import signal
+import socket
 import urllib.request
+from collections.abc import Iterator
 from datetime import date
 
 import numpy as np
 import pandas as pd
 import pytest
+from pydantic import ValidationError
 
+from core.config import KafkaSettings
 from model.predictor import Predictor
 from producers.calendar import next_trading_day, trading_days
 from producers.publish import ticks_in_order
 from producers.sources import load_prices
 from schemas.messages import ModelEvent
+from streams import metrics
 from streams.broker import free_port
 from tests.streams.conftest import Bus, tick_json
 from tests.utils.waiting import eventually
-
-pytestmark = pytest.mark.broker
 
 
 def synthetic_ticks(bus: Bus, tickers: list[str], n: int) -> tuple[list[tuple[str, bytes]], dict]:
@@ -32,6 +39,7 @@ def synthetic_ticks(bus: Bus, tickers: list[str], n: int) -> tuple[list[tuple[st
     return [(t.ticker, t.model_dump_json().encode()) for t in ticks], frames
 
 
+@pytest.mark.broker
 def test_every_close_after_warm_up_gets_one_forecast(bus: Bus) -> None:
     messages, frames = synthetic_ticks(bus, ["AAA", "BBB", "CCC"], 200)
     bus.start_worker()
@@ -57,6 +65,7 @@ def test_every_close_after_warm_up_gets_one_forecast(bus: Bus) -> None:
             assert forecast["model_version"] == predictor.version
 
 
+@pytest.mark.broker
 def test_bad_messages_go_to_the_dlq_and_valid_ones_still_forecast(bus: Bus) -> None:
     days = [d.date().isoformat() for d in trading_days(date(2024, 1, 2), date(2024, 6, 28))][:65]
     closes = 10 * np.exp(np.cumsum(np.random.default_rng(1).normal(0, 0.01, 65)))
@@ -70,19 +79,20 @@ def test_bad_messages_go_to_the_dlq_and_valid_ones_still_forecast(bus: Bus) -> N
         ("GOOD", tick_json("GOOD", "2024-07-01", 3.0, schema_version=2)),
         ("OTHER", tick_json("GOOD", "2024-07-01", 3.0)),
     ]
-    # After the window holds days[:62]: an older date it never held, and a changed close.
+    # After the window holds days[2:62]: a date older than the full window (stale, skipped),
+    # a correction of a held close (dead), and an exact duplicate (skipped).
     late = [
         ("GOOD", tick_json("GOOD", "2023-12-28", 9.0)),
         ("GOOD", tick_json("GOOD", days[61], float(closes[61]) * 1.5)),
         ("GOOD", tick_json("GOOD", days[61], float(closes[61]))),
-    ]  # exact duplicate
+    ]
     stream = valid[:30] + bad + valid[30:62] + late + valid[62:]
     port = free_port()
     bus.start_worker(metrics_port=port)
     bus.publish(stream)
 
     forecasts = bus.collect("forecasts", 65 - 59)
-    letters = bus.collect("dlq", len(bad) + 2)
+    letters = bus.collect("dlq", len(bad) + 1)
     assert [f["as_of"] for f in forecasts] == days[59:]  # every valid close after warm-up
     reasons = [letter["error"] for letter in letters]
     for fragment in (
@@ -91,20 +101,20 @@ def test_bad_messages_go_to_the_dlq_and_valid_ones_still_forecast(bus: Bus) -> N
         "close: Input should be a valid number",
         "schema_version",
         "does not match ticker",
-        "older date",
-        "changed close",
+        "correction for",
     ):
         assert any(fragment in reason for reason in reasons), (fragment, reasons)
     assert any("greater than 0" in r for r in reasons) and sum("close:" in r for r in reasons) >= 4
     assert all(letter["source_topic"] == bus.topic("prices") for letter in letters)
     assert {letter["payload"] for letter in letters} >= {b"this is not json".decode()}
-    assert len(letters) == len(bad) + 2  # the exact duplicate is not dead, just ignored
+    assert len(letters) == len(bad) + 1  # the stale close and the duplicate are skipped
     assert all(p.poll() is None for p in bus.processes)  # the worker survived
     metrics = prometheus(port)
     assert metrics["tickcast_messages_in_total"] == len(stream)
     assert metrics["tickcast_forecasts_out_total"] == 6
-    assert metrics["tickcast_dlq_total"] == len(bad) + 2
-    assert metrics["tickcast_duplicates_total"] == 1
+    assert metrics["tickcast_dlq_total"] == len(bad) + 1
+    assert metrics['tickcast_skipped_total{reason="duplicate"}'] == 1
+    assert metrics['tickcast_skipped_total{reason="stale"}'] == 1
     assert metrics['tickcast_model_version{model="tickcast-lstm"}'] == 1
 
 
@@ -115,6 +125,7 @@ def prometheus(port: int) -> dict[str, float]:
     return {name: float(value) for name, value in pairs}
 
 
+@pytest.mark.broker
 def test_a_killed_worker_resumes_from_the_changelog_and_scores_every_forecast(bus: Bus) -> None:
     messages, _ = synthetic_ticks(bus, ["AAA"], 150)
     small_batches = {"TICKCAST_KAFKA__BATCH_SIZE": "7"}  # many batches: the kill lands mid-way
@@ -145,6 +156,7 @@ def test_a_killed_worker_resumes_from_the_changelog_and_scores_every_forecast(bu
     assert all(forecast_ids[s["as_of"]] == s["forecast_id"] for s in scores)
 
 
+@pytest.mark.broker
 def test_70_closes_give_11_forecasts_and_10_scores_on_the_bus(bus: Bus) -> None:
     messages, frames = synthetic_ticks(bus, ["AAA"], 70)
     bus.start_worker()
@@ -167,6 +179,7 @@ def test_70_closes_give_11_forecasts_and_10_scores_on_the_bus(bus: Bus) -> None:
     assert {f["interval_method"] for f in forecasts} == {"aci"}
 
 
+@pytest.mark.broker
 def test_a_volatility_regime_change_alerts_once_each_way(bus: Bus) -> None:
     rng = np.random.default_rng(11)
     vol = np.r_[np.full(120, 0.015), np.full(80, 0.06), np.full(160, 0.015)]
@@ -199,6 +212,7 @@ def _announce(bus: Bus, version: str) -> None:
     bus.publish([("tickcast-lstm", event.model_dump_json().encode())], topic="model_events")
 
 
+@pytest.mark.broker
 def test_a_model_event_swaps_the_model_without_restart(bus: Bus) -> None:
     from model.training import train
     from tests.utils.factories import ar1_frame, price_data
@@ -223,6 +237,7 @@ def test_a_model_event_swaps_the_model_without_restart(bus: Bus) -> None:
     assert [f["model_version"] for f in after[21:]] == [new.model_version] * 80
 
 
+@pytest.mark.broker
 def test_a_swap_to_a_wider_model_is_refused_and_forecasts_go_on(bus: Bus) -> None:
     from model.training import train
     from tests.utils.factories import ar1_frame, price_data
@@ -250,3 +265,79 @@ def test_a_swap_to_a_wider_model_is_refused_and_forecasts_go_on(bus: Bus) -> Non
     after = bus.collect("forecasts", 41)
     assert [f["as_of"] for f in after] == [json.loads(v)["date"] for _, v in messages[59:]]
     assert {f["model_version"] for f in after} == {"1"}
+
+
+# --- the metrics endpoint: several workers per host ----------------------------------------
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    """A port another process (here, the test) already listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(1)
+        yield sock.getsockname()[1]
+
+
+def test_a_taken_metrics_port_is_one_warning_and_no_endpoint(
+    taken_port: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger=metrics.__name__):
+        assert metrics.serve(taken_port) is None
+    [record] = caplog.records
+    assert record.levelno == logging.WARNING
+    message = record.getMessage()
+    assert f"metrics port {taken_port} on 127.0.0.1 is not available (in use" in message
+    assert "TICKCAST_KAFKA__METRICS_PORT" in message and "auto" in message
+
+
+def test_auto_binds_a_free_port_and_says_which(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger=metrics.__name__):
+        port = metrics.serve("auto")
+    assert port
+    [record] = caplog.records
+    assert record.levelno == logging.WARNING  # shown by default: nothing else tells the port
+    assert f"http://127.0.0.1:{port}/metrics" in record.getMessage()
+    assert "tickcast_messages_in_total" in prometheus(port)
+
+
+def test_metrics_port_0_serves_nothing(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def no_server(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("port 0 must not start a metrics server")
+
+    monkeypatch.setattr(metrics, "start_http_server", no_server)
+    with caplog.at_level(logging.INFO, logger=metrics.__name__):
+        assert metrics.serve(0) is None
+    assert caplog.records == []
+
+
+@pytest.mark.parametrize(
+    ("value", "port"),
+    [("auto", "auto"), (" AUTO ", "auto"), ("0", 0), (9200, 9200), ("9200", 9200)],
+)
+def test_metrics_port_takes_a_port_or_auto(value: object, port: int | str) -> None:
+    assert KafkaSettings(metrics_port=value).metrics_port == port
+
+
+@pytest.mark.parametrize("value", ["lots", "", -1, 70_000, "9108.5", 9108.5, True, None])
+def test_metrics_port_refuses_anything_else(value: object) -> None:
+    with pytest.raises(ValidationError, match="auto to pick a free one, or 0 to turn metrics off"):
+        KafkaSettings(metrics_port=value)
+
+
+@pytest.mark.broker
+def test_a_worker_on_a_taken_metrics_port_warns_once_and_forecasts(
+    bus: Bus, taken_port: int
+) -> None:
+    messages, _ = synthetic_ticks(bus, ["AAA"], 62)
+    worker = bus.start_worker(metrics_port=taken_port)
+    bus.publish(messages)
+    assert len(bus.collect("forecasts", 3)) == 3
+    assert worker.poll() is None  # still running
+    log = bus.log_path().read_text()
+    warnings = [line for line in log.splitlines() if f"metrics port {taken_port}" in line]
+    assert len(warnings) == 1, log
+    assert "TICKCAST_KAFKA__METRICS_PORT" in warnings[0]
+    assert "Traceback" not in log

@@ -71,7 +71,7 @@ def backtest(
     from backtest.run import BacktestRequest, run_backtest
 
     setup_logging(verbose, heavy=True)
-    cfg = settings()
+    cfg = settings(verbose)
     request = BacktestRequest(
         source=source or cfg.data.default_source,
         tickers=parse_tickers(tickers, cfg.data.default_tickers),
@@ -83,7 +83,7 @@ def backtest(
         out=out_dir,
     )
     with (
-        user_errors(),
+        user_errors(verbose),
         Progress(
             TextColumn("backtest"),
             BarColumn(),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
+import traceback
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from typing import Annotated, Any, NoReturn
@@ -12,6 +13,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from core.config import Hyperparameters, Settings, get_settings
 from core.errors import TickcastError, describe
@@ -21,8 +23,8 @@ out = Console()  # results: stdout
 err = Console(stderr=True)  # progress, reports and errors: stderr, so --json stays clean
 
 
-def settings() -> Settings:
-    with user_errors():
+def settings(verbose: bool = False) -> Settings:
+    with user_errors(verbose):
         return get_settings()
 
 
@@ -32,19 +34,29 @@ def note(text: str) -> None:
 
 
 def fail(message: str) -> NoReturn:
-    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(1)
 
 
 @contextlib.contextmanager
-def user_errors() -> Iterator[None]:
-    """Every TickcastError becomes one line and exit code 1, never a traceback."""
+def user_errors(verbose: bool = False) -> Iterator[None]:
+    """Every TickcastError becomes one line and exit code 1; its traceback only with --verbose.
+
+    The line says what failed and what to do; the traceback is for reporting a bug.
+    """
     try:
         yield
     except TickcastError as exc:
+        _trace(verbose)
         fail(str(exc))
     except ValidationError as exc:
+        _trace(verbose)
         fail(describe(exc.errors()))
+
+
+def _trace(verbose: bool) -> None:
+    if verbose:
+        err.print(traceback.format_exc().rstrip(), markup=False, highlight=False, soft_wrap=True)
 
 
 def parse_tickers(value: str | None, default: tuple[str, ...]) -> list[str]:
@@ -83,7 +95,9 @@ Start = Annotated[
     datetime | None, typer.Option(formats=DATE_FORMATS, help="First date (inclusive).")
 ]
 End = Annotated[datetime | None, typer.Option(formats=DATE_FORMATS, help="Last date (inclusive).")]
-Verbose = Annotated[bool, typer.Option("-v", "--verbose", help="Log at INFO.")]
+Verbose = Annotated[
+    bool, typer.Option("-v", "--verbose", help="Log at INFO; an error shows its traceback.")
+]
 
 
 def hyperparameter_options(command: Callable[..., None]) -> Callable[..., None]:

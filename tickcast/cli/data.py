@@ -30,8 +30,8 @@ def show(
 ) -> None:
     """Load prices and show each ticker's rows and every row dropped, with its reason."""
     setup_logging(verbose)
-    cfg = settings()
-    with user_errors():
+    cfg = settings(verbose)
+    with user_errors(verbose):
         data = load(cfg, source, tickers, as_date(start), as_date(end))
     for ticker, frame in data.frames.items():
         if tail:

@@ -19,7 +19,7 @@ def api(
     from api.main import create_app
 
     setup_logging(verbose, heavy=True)
-    cfg = settings()
+    cfg = settings(verbose)
     uvicorn.run(
         create_app(cfg),
         host=host or cfg.api.host,

@@ -84,11 +84,11 @@ def train(
     from model.training import train as run_training  # torch import: only when training
 
     setup_logging(verbose, heavy=True)
-    if if_no_champion and (version := champion_version(settings())):
+    if if_no_champion and (version := champion_version(settings(verbose))):
         note(f"champion v{version} exists; not training")
         return
-    with user_errors():
-        base = settings()
+    with user_errors(verbose):
+        base = settings(verbose)
         cfg = base.model_copy(update={"model": base.model.with_overrides(hyperparameters)})
         data = load(cfg, source, tickers, as_date(start), as_date(end))
         result = run_training(
@@ -138,9 +138,9 @@ def evaluate(
     from model.predictor import Predictor
 
     setup_logging(verbose, heavy=True)
-    cfg = settings()
+    cfg = settings(verbose)
     first, last = as_date(start), as_date(end)
-    with user_errors():
+    with user_errors(verbose):
         predictor = Predictor.load(cfg, model)
         load_from = (
             history_start(first, predictor.window, cfg.data.baseline_history) if first else None

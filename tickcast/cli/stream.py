@@ -32,11 +32,14 @@ from tickcast.cli.common import (
 DEFAULT_BROKER_PORT = 9092
 
 
-def on_bus() -> Settings:
-    """The settings, or one line saying how to get a broker when none is configured."""
-    cfg = settings()
-    with user_errors():
-        bus.bootstrap(cfg.kafka)
+def on_bus(verbose: bool = False) -> Settings:
+    """The settings once a broker answers; else one line naming the address and what to do.
+
+    Checked before any work, and bounded by TICKCAST_KAFKA__CONNECT_TIMEOUT_S.
+    """
+    cfg = settings(verbose)
+    with user_errors(verbose):
+        asyncio.run(bus.check_reachable(cfg.kafka))
     return cfg
 
 
@@ -48,7 +51,7 @@ def broker(
     from streams.broker import EmbeddedBroker
 
     setup_logging(verbose)
-    with user_errors():
+    with user_errors(verbose):
         embedded = EmbeddedBroker(port=port).start()
     note(f"broker on {embedded.bootstrap}; topics live until it stops. In other shells:")
     note(f"  export KAFKA_BOOTSTRAP_SERVERS={embedded.bootstrap}")
@@ -79,12 +82,13 @@ def produce(
     from producers.publish import PublishedLedger, publish, ticks_in_order
 
     setup_logging(verbose)
-    cfg = on_bus()
+    cfg = on_bus(verbose)
     topic = cfg.kafka.topics["prices"]
     ledger = PublishedLedger(cfg.data.dir / "published.json")
-    asyncio.run(bus.ensure_topics(cfg.kafka))
+    with user_errors(verbose):
+        asyncio.run(bus.ensure_topics(cfg.kafka))
     while True:
-        with user_errors():
+        with user_errors(verbose):
             data = load(cfg, source, tickers, as_date(start), as_date(end))
         ticks = ticks_in_order(data.frames, data.source, ledger.read(topic) if follow else None)
         with Progress(
@@ -100,7 +104,8 @@ def produce(
             def advance(sent: int, _total: int, task: int = task) -> None:
                 bar.update(task, completed=sent)
 
-            report = asyncio.run(publish(ticks, cfg.kafka, rate, advance))
+            with user_errors(verbose):
+                report = asyncio.run(publish(ticks, cfg.kafka, rate, advance))
         ledger.update(topic, report.last_date)
         counts = ", ".join(f"{t} {n}" for t, n in report.per_ticker.items()) or "nothing new"
         note(f"published {report.sent} closes to {topic} in {report.seconds:.1f}s: {counts}")
@@ -119,8 +124,8 @@ def worker(
     from streams.worker import run_worker
 
     setup_logging(verbose, heavy=True)
-    cfg = on_bus()
-    with user_errors():
+    cfg = on_bus(verbose)
+    with user_errors(verbose):
         run_worker(cfg, model, loglevel="INFO" if verbose else "WARNING")
 
 
@@ -143,13 +148,17 @@ def tail(
     from streams.tail import consume, render
 
     setup_logging(verbose)
-    cfg = on_bus()
+    cfg = on_bus(verbose)
 
     def show(message: dict) -> None:
         text = json.dumps(message) if as_json else render(topic.value, message)
         typer.echo(text)
 
-    with contextlib.suppress(KeyboardInterrupt):
+    with (
+        contextlib.suppress(KeyboardInterrupt),
+        user_errors(verbose),
+        bus.connection_errors(cfg.kafka),
+    ):
         asyncio.run(consume(cfg.kafka, topic.value, from_beginning, show, limit, idle_seconds))
 
 
@@ -166,8 +175,8 @@ def up(
     from tickcast.launcher import up as run_up
 
     setup_logging(verbose, heavy=True)
-    cfg = settings()
-    with user_errors():
+    cfg = settings(verbose)
+    with user_errors(verbose):
         run_up(
             cfg,
             source or cfg.data.default_source,

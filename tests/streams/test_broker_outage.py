@@ -1,0 +1,86 @@
+"""A broker that goes away and comes back: the worker says so in a few lines, and either goes
+on losing nothing or, where the broker came back empty, exits for a restart in one line."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from streams.app import EXIT_RESTART
+from streams.broker import EmbeddedBroker
+from tests.streams.conftest import Bus, open_bus
+from tests.streams.test_worker import synthetic_ticks
+
+pytestmark = pytest.mark.broker
+
+WINDOW = 60
+OUTAGE_S = 35.0
+
+
+@pytest.fixture
+def own_broker(champion_root: Path) -> Iterator[tuple[EmbeddedBroker, Bus]]:
+    """A broker of this test's own, since the test takes it away."""
+    broker = EmbeddedBroker().start()
+    bus = open_bus(broker, champion_root)
+    try:
+        yield broker, bus
+    finally:
+        bus.stop()
+        broker.stop()
+
+
+def lines_about_the_broker(bus: Bus, log_name: str, after: int) -> list[str]:
+    lines = bus.log_path(log_name).read_text(errors="replace").splitlines()[after:]
+    return [line for line in lines if line.strip()]
+
+
+def test_a_broker_that_stops_answering_is_survived_in_a_few_lines(own_broker) -> None:
+    """The broker freezes (its process paused, its data kept), as in a network partition."""
+    broker, bus = own_broker
+    messages, frames = synthetic_ticks(bus, ["AAA"], 100)
+    worker = bus.start_worker()
+    bus.publish(messages[:70])
+    assert len(bus.collect("forecasts", 70 - WINDOW + 1)) == 70 - WINDOW + 1
+    before = len(bus.log_path().read_text(errors="replace").splitlines())
+    os.kill(broker.process.pid, signal.SIGSTOP)
+    time.sleep(OUTAGE_S)
+    os.kill(broker.process.pid, signal.SIGCONT)
+    bus.publish(messages[70:])
+    forecasts = bus.collect("forecasts", 100 - WINDOW + 1, timeout_s=90)
+    days = [d.date().isoformat() for d in frames["AAA"]["date"]]
+    assert sorted({f["as_of"] for f in forecasts}) == days[WINDOW - 1 :]  # no close lost
+    assert worker.poll() is None
+    said = lines_about_the_broker(bus, "worker.log", before)
+    assert len(said) <= 2 + math.ceil(OUTAGE_S / 30), said
+    assert not any("Traceback" in line for line in said)
+
+
+def test_a_broker_back_without_its_topics_makes_the_worker_exit_in_one_line(own_broker) -> None:
+    """A broker without storage restarts empty: offsets and changelog are gone, so the worker
+    says why and exits for its supervisor, after creating the topics again, so closes sent
+    in the meantime wait for the next worker."""
+    broker, bus = own_broker
+    messages, _ = synthetic_ticks(bus, ["AAA"], 140)
+    worker = bus.start_worker()
+    bus.publish(messages[:70])
+    assert len(bus.collect("forecasts", 70 - WINDOW + 1)) == 70 - WINDOW + 1
+    before = len(bus.log_path().read_text(errors="replace").splitlines())
+    broker.stop()
+    time.sleep(OUTAGE_S)
+    broker.start()
+    back = time.monotonic()
+    assert worker.wait(timeout=60) == EXIT_RESTART
+    assert time.monotonic() - back < 60
+    said = lines_about_the_broker(bus, "worker.log", before)
+    assert len(said) <= 3 + math.ceil(OUTAGE_S / 30), said  # the outage, and why it exits
+    assert "came back without" in said[-1] and not any("Traceback" in line for line in said)
+    bus.publish(messages[70:])  # kept: the topics exist again
+    bus.start_worker("second.log")
+    forecasts = bus.collect("forecasts", 140 - 70 - WINDOW + 1, timeout_s=90)
+    assert len(forecasts) == 140 - 70 - WINDOW + 1  # a fresh table warms up on them
