@@ -14,8 +14,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from api import metrics
 from api.inputs import price_problem
-from api.network import any_reachable
 from api.state import ServiceState
 from core import kafka as bus
 from core.errors import TickcastError, UnavailableError, describe
@@ -74,6 +74,7 @@ async def _swap(state: ServiceState, event: ModelEvent) -> None:
     try:
         await state.reload(event.model_version)
     except TickcastError as exc:  # the model served so far keeps serving
+        metrics.MODEL_EVENTS_FAILED.inc()
         logger.warning("feed: could not switch to v%s: %s", event.model_version, exc)
 
 
@@ -110,12 +111,12 @@ async def follow_model_events(state: ServiceState) -> None:
 
 async def watch_broker(state: ServiceState) -> None:
     """Raise FeedLost once the broker misses MISSES_TO_LOSE checks in a row."""
-    servers, every = state.settings.kafka.bootstrap_servers, state.settings.api.feed_check_s
+    kafka, every = state.settings.kafka, state.settings.api.feed_check_s
     misses = 0
     while misses < MISSES_TO_LOSE:
         await asyncio.sleep(every)
-        misses = 0 if await any_reachable(servers) else misses + 1
-    raise FeedLost(f"broker {servers} stopped answering")
+        misses = 0 if await bus.answers(kafka) else misses + 1
+    raise FeedLost(f"broker {kafka.bootstrap_servers} stopped answering")
 
 
 async def run_feed(state: ServiceState) -> None:

@@ -25,6 +25,11 @@ DRIFT_WARNINGS = Counter(
 MODEL_VERSION = Gauge(
     "tickcast_api_model_version", "Model version served.", ["model"], registry=REGISTRY
 )
+MODEL_EVENTS_FAILED = Counter(
+    "tickcast_api_model_events_failed_total",
+    "Model events whose version could not be loaded; the model served so far kept serving.",
+    registry=REGISTRY,
+)
 DUPLICATES = Counter(
     "tickcast_api_duplicates_total",
     "Messages dropped by the API's feed because their id was seen before (redelivery).",

@@ -110,7 +110,7 @@ def publish(run: Settings, messages: list[tuple[str, bytes]], topic: str = "pric
 
 
 async def _read(kafka: KafkaSettings, topic: str, until: int, idle_s: float) -> list[tuple]:
-    consumer = bus.consumer(kafka, kafka.topics[topic], from_beginning=True)
+    consumer = bus.consumer(kafka, topic, from_beginning=True)
     await consumer.start()
     seen: list[tuple[dict, float]] = []
     quiet_since = time.monotonic()
@@ -133,7 +133,7 @@ def read(run: Settings, topic: str, until: int = 10**9, idle_s: float = SETTLE_S
     return asyncio.run(_read(run.kafka, run.kafka.topics[topic], until, idle_s))
 
 
-def tally(fault: Fault, run: Settings, idle_s: float = SETTLE_S) -> Fault:
+def tally(fault: Fault, run: Settings, idle_s: float = 60.0) -> Fault:
     """Count what reached the topics: a forecast is one (ticker, as_of); its repeats must
     carry the id of its first delivery."""
     forecasts = read(run, "forecasts", until=fault.due, idle_s=idle_s)

@@ -31,6 +31,7 @@ from core.errors import KafkaUnreachableError, UnavailableError
 
 logger = logging.getLogger(__name__)
 
+PROBE_TIMEOUT_S = 0.5  # a local or LAN broker accepts within milliseconds; health checks wait
 NO_KAFKA = (
     "no Kafka: set KAFKA_BOOTSTRAP_SERVERS=host:port, or start one with `tickcast broker` "
     "(or run everything with `make up`)"
@@ -116,6 +117,17 @@ async def check_reachable(kafka: KafkaSettings) -> None:
         raise unreachable(kafka, f"no answer within {limit:g} s") from exc
     except KafkaError as exc:
         raise unreachable(kafka, "it took the connection but gave no Kafka metadata") from exc
+
+
+async def answers(kafka: KafkaSettings, timeout_s: float = PROBE_TIMEOUT_S) -> bool:
+    """Whether a bootstrap server accepts a TCP connection within `timeout_s`: the cheap
+    probe of health checks and watchdogs (`check_reachable` also asks for metadata)."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            await _any_accepts(kafka)
+    except (KafkaUnreachableError, TimeoutError):
+        return False
+    return True
 
 
 async def _any_accepts(kafka: KafkaSettings) -> None:

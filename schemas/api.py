@@ -94,7 +94,11 @@ class TrainRequest(BaseModel):
         json_schema_extra={"examples": [{"source": "synthetic", "tickers": ["CMIG4.SA"]}]},
     )
 
-    source: str = Field("synthetic", description="yahoo, csv:PATH or synthetic.")
+    source: str = Field(
+        "synthetic",
+        description="synthetic, yahoo, or csv:PATH with PATH inside the API's "
+        "TICKCAST_API__TRAIN_DATA_DIR (options as in the CLI: ?dayfirst=true&decimal=,&sep=;).",
+    )
     tickers: list[str] = Field(default_factory=lambda: ["CMIG4.SA"], min_length=1, max_length=50)
     start: dt.date | None = None
     end: dt.date | None = None

@@ -7,7 +7,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.deps import StateDep
 from api.metrics import REGISTRY
-from api.network import first_server, reachable
+from core import kafka as bus
 from schemas.api import ServiceStatus
 
 router = APIRouter(tags=["health"])
@@ -37,7 +37,7 @@ async def read_ready(state: StateDep, response: Response) -> dict[str, object]:
     if not servers:
         reasons.append("no broker configured (KAFKA_BOOTSTRAP_SERVERS)")
     else:
-        if not await reachable(*first_server(servers)):
+        if not await bus.answers(state.settings.kafka):
             reasons.append(f"broker {servers} unreachable")
         elif not state.feed_connected:
             reasons.append("not yet reading the forecasts topic")

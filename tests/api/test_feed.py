@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import pytest
 from fastapi.testclient import TestClient
 
-from api.feed import absorb
+from api.feed import _swap, absorb
 from api.state import ServiceState
 from core import kafka as bus
 from core.config import ApiSettings, Settings
@@ -23,6 +23,7 @@ from model.registry import connect, set_alias
 from model.training import train
 from producers.calendar import trading_days
 from producers.sources import load_prices
+from schemas.messages import ModelEvent
 from streams.broker import EmbeddedBroker, free_port
 from tests.api.conftest import TOKEN
 from tests.utils.factories import make_settings
@@ -191,3 +192,17 @@ def test_a_champion_promoted_while_the_feed_was_away_is_served_after_it_reconnec
         assert state.feed_connected
     finally:
         own.stop()
+
+
+def test_a_model_event_that_cannot_load_is_counted_and_the_model_keeps_serving(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    state = client.app.state.tickcast
+    served = client.get("/model/info").json()["version"]
+    caplog.set_level(logging.WARNING, logger="api.feed")
+    event = ModelEvent(model_name=state.settings.mlflow.model_name, model_version="999")
+    asyncio.run(_swap(state, event))
+    assert client.get("/model/info").json()["version"] == served
+    assert "could not switch to v999" in caplog.text
+    metrics = client.get("/metrics").text
+    assert "tickcast_api_model_events_failed_total 1.0" in metrics

@@ -10,6 +10,7 @@ import pytest
 from core import kafka as bus
 from core.config import KafkaSettings
 from core.errors import UnavailableError
+from streams.broker import free_port
 
 
 def test_no_bootstrap_servers_says_how_to_get_a_broker() -> None:
@@ -65,3 +66,12 @@ def test_exactly_once_reaches_the_faust_app() -> None:
     assert app.conf.processing_guarantee is ProcessingGuarantee.EXACTLY_ONCE
     default = faust.App("probe2", **bus.faust_options(KafkaSettings(bootstrap_servers="a:1")))
     assert default.conf.processing_guarantee is ProcessingGuarantee.AT_LEAST_ONCE
+
+
+@pytest.mark.broker
+def test_the_probe_says_whether_a_broker_accepts_connections(broker) -> None:
+    assert asyncio.run(bus.answers(KafkaSettings(bootstrap_servers=broker.bootstrap)))
+    closed = KafkaSettings(bootstrap_servers=f"127.0.0.1:{free_port()}")
+    assert not asyncio.run(bus.answers(closed))
+    both = KafkaSettings(bootstrap_servers=f"{closed.bootstrap_servers},{broker.bootstrap}")
+    assert asyncio.run(bus.answers(both))  # any one of them will do

@@ -84,7 +84,10 @@ def load(
 
 
 DATE_FORMATS = ["%Y-%m-%d"]
-SOURCE_HELP = "yahoo, csv:PATH (a file, or a folder of TICKER.csv) or synthetic."
+SOURCE_HELP = (
+    "yahoo, csv:PATH (a file, or a folder of TICKER.csv; add ?dayfirst=true, ?decimal=, or "
+    "?sep=; for other layouts) or synthetic."
+)
 
 # Options shared by several commands, as typed aliases.
 Source = Annotated[str | None, typer.Option("--source", help=SOURCE_HELP)]
