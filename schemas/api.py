@@ -32,7 +32,15 @@ class PredictRequest(BaseModel):
     ticker: str | None = Field(
         None, max_length=32, description="Picks the drift baseline and adds target_date."
     )
-    as_of: dt.date | None = Field(None, description="Date of the last price (default: today).")
+    as_of: dt.date | None = Field(
+        None, description="Date of the last price (default: the last of dates, else today)."
+    )
+    dates: list[dt.date] | None = Field(
+        None,
+        max_length=10_000,
+        description="Optional: each price's date, oldest first, as GET /sample-data gives them; "
+        "the last one is the as_of.",
+    )
     last_opens: list[Price] | None = Field(
         None,
         max_length=10_000,

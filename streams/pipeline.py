@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from pydantic import ValidationError
 
 from core.config import ForecastSettings, PerformanceSettings
+from core.errors import TickcastError
 from model.forecaster import Forecaster, WindowInput
 from producers.calendar import next_trading_day
 from schemas.messages import DeadLetter, DriftAlert, Forecast, ForecastScore, PriceTick
@@ -59,7 +60,7 @@ class BadMessage(ValueError):
     """A message that cannot become an accepted close; its text is the DLQ reason."""
 
 
-class ModelCallFailed(RuntimeError):
+class ModelCallFailed(TickcastError, RuntimeError):
     """The batched forward pass failed: not the messages' fault, so none is dead-lettered."""
 
 

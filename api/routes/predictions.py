@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 
 import numpy as np
 from fastapi import APIRouter, HTTPException, Request, Response, status
@@ -33,10 +34,26 @@ def _bars(request: PredictRequest) -> np.ndarray | None:
     return np.asarray(columns, dtype=np.float64).T
 
 
+def _as_of(request: PredictRequest) -> dt.date | None:
+    """The last price's date: as_of, else the last of dates; a ticker without either asks
+    about today, so its target is the next session after it."""
+    if request.dates is not None:
+        days = request.dates
+        if len(days) != len(request.last_prices):
+            raise _unprocessable(
+                f"dates needs one date per price: {len(days)} dates for "
+                f"{len(request.last_prices)} prices"
+            )
+        if any(later <= earlier for earlier, later in itertools.pairwise(days)):
+            raise _unprocessable("dates must be strictly increasing, oldest first")
+        if request.as_of is not None and request.as_of != days[-1]:
+            raise _unprocessable(f"as_of {request.as_of} is not the last of dates, {days[-1]}")
+        return days[-1]
+    return request.as_of or (dt.date.today() if request.ticker else None)
+
+
 def _window(request: PredictRequest) -> WindowInput:
-    # A ticker without a date asks about today: its target is the next session after it.
-    as_of = request.as_of or (dt.date.today() if request.ticker else None)
-    return WindowInput(request.last_prices, request.ticker, as_of, _bars(request))
+    return WindowInput(request.last_prices, request.ticker, _as_of(request), _bars(request))
 
 
 def _answer(p: Prediction, forecaster: Forecaster) -> PredictResponse:
@@ -63,7 +80,7 @@ def forecast(requests: list[PredictRequest], forecaster: Forecaster) -> list[Pre
     Dates are checked first: one outside the B3 calendar's range is a 422 naming the range.
     """
     for i, request in enumerate(requests):
-        check_as_of(request.as_of, "as_of" if len(requests) == 1 else f"window {i}: as_of")
+        check_as_of(_as_of(request), "as_of" if len(requests) == 1 else f"window {i}: as_of")
     answers = [_answer(p, forecaster) for p in forecaster.forecast([_window(r) for r in requests])]
     metrics.PREDICTIONS.inc(len(answers))
     metrics.DRIFT_WARNINGS.inc(sum(a.drift_warning for a in answers))

@@ -76,9 +76,25 @@ def test_sample_data_is_the_last_60_closes(fed) -> None:
     assert sample["ticker"] == "AAA"
     assert sample["last_prices"] == [20.0 + i for i in range(10, 70)]
     assert sample["dates"] == days[10:]
-    # A ready body for POST /predict.
-    forecast = client.post("/predict", json={"last_prices": sample["last_prices"]})
-    assert forecast.status_code == 200
+    # A ready body for POST /predict, as it is: the target follows the data's last date.
+    forecast = client.post("/predict", json=sample)
+    assert forecast.status_code == 200, forecast.text
+    last = date.fromisoformat(days[-1])
+    assert forecast.json()["target_date"] == next_trading_day(last).isoformat()
+
+
+def test_dates_in_a_predict_body_must_fit_the_prices(fed) -> None:
+    client, _ = fed
+    sample = client.get("/sample-data", params={"ticker": "AAA"}).json()
+    for dates, reason in (
+        (sample["dates"][:-1], "dates needs one date per price: 59 dates for 60 prices"),
+        (sample["dates"][::-1], "dates must be strictly increasing"),
+    ):
+        response = client.post("/predict", json={**sample, "dates": dates})
+        assert response.status_code == 422 and reason in response.text
+    wrong = {**sample, "as_of": sample["dates"][-2]}
+    response = client.post("/predict", json=wrong)
+    assert response.status_code == 422 and "is not the last of dates" in response.text
 
 
 def test_sample_data_of_an_unknown_ticker_is_404(fed) -> None:

@@ -6,13 +6,18 @@ from __future__ import annotations
 import signal
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
+import torch
 
+from model.training import train
 from schemas.messages import ModelEvent
+from streams.app import EXIT_RESTART
 from streams.broker import free_port
-from tests.streams.conftest import Bus, tick_json
+from tests.streams.conftest import Bus, open_bus, tick_json
 from tests.streams.test_worker import synthetic_ticks
+from tests.utils.factories import ar1_frame, make_settings, price_data
 from tests.utils.waiting import eventually
 
 pytestmark = pytest.mark.broker
@@ -100,3 +105,25 @@ def test_a_model_event_for_a_missing_version_leaves_the_worker_forecasting(bus: 
     assert worker.poll() is None
     log = bus.log_path().read_text()
     assert "ignoring the model event for tickcast-lstm v999" in log and "v1 keeps" in log
+
+
+def test_a_failing_forward_pass_exits_for_a_restart_and_dead_letters_nothing(
+    broker, tmp_path: Path
+) -> None:
+    """A model whose weights are all NaN cannot forecast anything: that is not the closes'
+    fault, so none is dead-lettered; the worker names the batch and exits uncommitted."""
+    settings = make_settings(tmp_path)
+    train(price_data({"CALM": ar1_frame(n=300, phi=0.0, seed=5)}), settings, progress=False)
+    for weights in tmp_path.rglob("weights.pt"):
+        state = torch.load(weights, weights_only=True)
+        torch.save({k: torch.full_like(v, float("nan")) for k, v in state.items()}, weights)
+    bus = open_bus(broker, tmp_path)
+    messages, _ = synthetic_ticks(bus, ["AAA"], WINDOW + 1)
+    worker = bus.start_worker()
+    bus.publish(messages)
+    assert worker.wait(timeout=120) == EXIT_RESTART
+    log = bus.log_path().read_text()
+    assert "the forecast agent failed: the forward pass failed on a batch" in log
+    assert "offset from" in log and "exiting (code 70)" in log
+    assert bus.collect("dlq", 1, timeout_s=3) == []
+    assert bus.collect("forecasts", 1, timeout_s=3) == []
