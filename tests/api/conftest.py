@@ -34,10 +34,9 @@ def _no_broker(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
 
 
-@pytest.fixture(scope="session")
-def champion_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A store holding one tiny champion (version 1), trained once; tests only read it."""
-    root = tmp_path_factory.mktemp("api-champion")
+def train_tiny_champion(root: Path) -> Settings:
+    """Train version 1 of a tiny model on synthetic AAA into the store at `root`, as the
+    champion, with no setting from this shell's environment; returns the store's settings."""
     with pytest.MonkeyPatch.context() as env:
         for name in [n for n in os.environ if n.startswith(("TICKCAST_", "KAFKA_", "MLFLOW_"))]:
             env.delenv(name)
@@ -47,6 +46,14 @@ def champion_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
         )
         result = train(data, settings, progress=False)
     assert (result.model_version, result.promoted) == ("1", True)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def champion_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store holding one tiny champion (version 1), trained once; tests only read it."""
+    root = tmp_path_factory.mktemp("api-champion")
+    train_tiny_champion(root)
     return root
 
 

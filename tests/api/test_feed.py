@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import uuid
 from collections.abc import Callable
 from datetime import date
@@ -20,12 +19,10 @@ from api.state import ServiceState
 from core import kafka as bus
 from core.config import ApiSettings, Settings
 from model.registry import connect, set_alias
-from model.training import train
 from producers.calendar import trading_days
-from producers.sources import load_prices
 from schemas.messages import ModelEvent
 from streams.broker import EmbeddedBroker, free_port
-from tests.api.conftest import TOKEN
+from tests.api.conftest import TOKEN, train_tiny_champion
 from tests.utils.factories import make_settings
 from tests.utils.waiting import eventually
 
@@ -148,17 +145,10 @@ def test_invalid_prices_on_the_bus_are_not_served(
 def two_versions(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A store of its own: version 1 trained (the champion) and version 2 the same weights."""
     root = tmp_path_factory.mktemp("api-two-versions")
-    with pytest.MonkeyPatch.context() as env:
-        for name in [n for n in os.environ if n.startswith(("TICKCAST_", "KAFKA_", "MLFLOW_"))]:
-            env.delenv(name)
-        settings = make_settings(root, max_epochs=2, hidden_size=8)
-        data = load_prices(
-            "synthetic", ["AAA"], settings.data, date(2018, 1, 2), date(2019, 12, 31)
-        )
-        assert train(data, settings, progress=False).promoted
-        client = connect(settings.mlflow)
-        first = client.get_model_version(settings.mlflow.model_name, "1")
-        client.create_model_version(settings.mlflow.model_name, first.source, run_id=first.run_id)
+    settings = train_tiny_champion(root)
+    client = connect(settings.mlflow)
+    first = client.get_model_version(settings.mlflow.model_name, "1")
+    client.create_model_version(settings.mlflow.model_name, first.source, run_id=first.run_id)
     return root
 
 
