@@ -15,10 +15,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from api import metrics
-from api.inputs import price_problem
 from api.state import ServiceState
 from core import kafka as bus
 from core.errors import TickcastError, UnavailableError, describe
+from model.forecaster import tick_problem
 from schemas.messages import Forecast, ForecastScore, ModelEvent, PriceTick
 
 logger = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ def absorb(state: ServiceState, record: Any) -> None:
             state.remember_score(ForecastScore.model_validate_json(record.value))
         else:
             tick = PriceTick.model_validate_json(record.value)
-            problem = price_problem(tick, state.settings.forecast)
+            problem = tick_problem(tick, state.settings.forecast)
             if problem is not None:
                 raise ValueError(problem)
             state.remember_close(tick)

@@ -24,12 +24,13 @@ from model.features import returns_to_prices
 from model.intervals import (
     LEVELS,
     central_coverages,
-    conformal_quantile_one,
+    conformal_quantile,
     coverage_of,
     level_key,
 )
-from producers.calendar import next_trading_day
+from producers.calendar import FIRST_DAY, LAST_DAY, next_trading_day
 from schemas.drift import DriftReport
+from schemas.messages import PriceTick
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,30 @@ def validate_windows(
     return array
 
 
+def tick_problem(tick: PriceTick, settings: ForecastSettings) -> str | None:
+    """Why a close must not reach a window, or None: a date the B3 calendar does not cover,
+    or a price (close, open, high or low) that is not finite, positive and inside the
+    plausible bounds. The stream dead-letters such a close and the API's feed drops it, by
+    the rules a /predict window is held to."""
+    if not FIRST_DAY <= tick.date <= LAST_DAY:
+        return (
+            f"date {tick.date.isoformat()} is outside the trading calendar "
+            f"({FIRST_DAY.isoformat()}..{LAST_DAY.isoformat()})"
+        )
+    for name in ("close", "open", "high", "low"):
+        value = getattr(tick, name)
+        if value is None:
+            continue
+        if not math.isfinite(value) or value <= 0:
+            return f"{name} {value!r} is not a finite positive price"
+        if not settings.min_price <= value <= settings.max_price:
+            return (
+                f"{name} {value:g} is outside the plausible prices "
+                f"{settings.min_price:g}..{settings.max_price:g}"
+            )
+    return None
+
+
 @dataclass(frozen=True)
 class Forecaster:
     """One model version turning windows into forecasts; immutable, so swap it whole."""
@@ -197,7 +222,7 @@ class Forecaster:
         another), and never worsens the pinball loss.
         """
         magnitudes = self._calibration().magnitudes(ranged)
-        radii = (0.0, *(scale * conformal_quantile_one(magnitudes, c) for c in coverages))
+        radii = (0.0, *(scale * conformal_quantile(magnitudes, c) for c in coverages))
         returns = sorted(point + side * radii[which] for side, which in self._layout)
         keys = self.level_keys
         closes = [last * math.exp(value) for value in returns]

@@ -84,41 +84,16 @@ def binomial_band(n: int, p: float, confidence: float = 0.95) -> tuple[float, fl
     return (float(low) / n, float(high) / n)
 
 
-def conformal_quantile(sorted_scores: np.ndarray, level: float | np.ndarray) -> float | np.ndarray:
-    """Split-conformal quantile of calibration scores at `level`.
+def conformal_quantile(sorted_scores: Sequence[float], level: float) -> float:
+    """Split-conformal quantile of sorted calibration scores at `level`.
 
-    Rank rule k/(n+1) with linear interpolation between order statistics (numpy's
-    method="weibull"); levels below 1/(n+1) give the smallest score, above n/(n+1) the
-    largest. For tau >= 0.5 on the grid tau = k/(n+1) it equals the order statistic z_(k),
-    the usual conformal threshold ceil((n+1) tau)-th smallest score, so the finite-sample
-    coverage guarantee holds there; off the grid it interpolates between neighbours.
+    Rank rule k/(n+1) with linear interpolation between order statistics: numpy's
+    np.quantile(..., method="weibull") to within 1e-12 relative, levels below 1/(n+1) giving the
+    smallest score and above n/(n+1) the largest. For tau >= 0.5 on the grid tau = k/(n+1) it
+    is the order statistic z_(k), the usual conformal threshold, so the finite-sample coverage
+    guarantee holds there. Plain floats, on scores already sorted: every forecast reads two of
+    these, where numpy's per-call cost and its partition of the sample were most of the work.
     """
-    scores = np.asarray(sorted_scores, dtype=np.float64)
-    if scores.size == 0:
-        raise InputError("no calibration scores: conformal calibration needs at least one")
-    # numpy's weibull rule on scores that are already sorted: the virtual index (n + 1) tau - 1,
-    # clipped to the sample, then numpy's own two-sided linear interpolation. The numbers of
-    # np.quantile(..., method="weibull") to within 1e-15, without its partition of the
-    # sample (the stream reads five levels per close).
-    n = scores.size
-    position = np.minimum(
-        np.maximum(np.asarray(level, dtype=np.float64) * (n + 1) - 1.0, 0.0), n - 1.0
-    )
-    below = np.floor(position).astype(np.intp)
-    above = np.minimum(below + 1, n - 1)
-    t = position - below
-    a, b = scores[below], scores[above]
-    diff = b - a
-    result = np.where(t >= 0.5, b - diff * (1.0 - t), a + diff * t)
-    if np.ndim(result) == 0:
-        return float(result)
-    return result
-
-
-def conformal_quantile_one(sorted_scores: Sequence[float], level: float) -> float:
-    """`conformal_quantile` for one level, in plain floats: the same operations in the same
-    order, so the same bits. Forecasts read two radii each, where numpy's per-call cost was
-    most of the work."""
     n = len(sorted_scores)
     if n == 0:
         raise InputError("no calibration scores: conformal calibration needs at least one")
@@ -127,7 +102,7 @@ def conformal_quantile_one(sorted_scores: Sequence[float], level: float) -> floa
     a, b = sorted_scores[below], sorted_scores[min(below + 1, n - 1)]
     t = position - below
     diff = b - a
-    return b - diff * (1.0 - t) if t >= 0.5 else a + diff * t
+    return float(b - diff * (1.0 - t) if t >= 0.5 else a + diff * t)
 
 
 def aci_step(

@@ -7,8 +7,9 @@ one per new year asked about blocked the API's event loop for each request that 
 from __future__ import annotations
 
 import threading
-from datetime import date
+from datetime import date, datetime
 from functools import lru_cache
+from zoneinfo import ZoneInfo
 
 import exchange_calendars as xcals
 import pandas as pd
@@ -87,3 +88,11 @@ def sessions_before(day: date, count: int) -> date:
             f"{count} sessions before {day.isoformat()} reach past the B3 calendar's start "
             f"({_BUILT_FROM.isoformat()})"
         ) from exc
+
+
+B3_TIMEZONE = ZoneInfo("America/Sao_Paulo")
+
+
+def b3_today() -> date:
+    """Today's date on B3's wall clock, which says which session a close can belong to."""
+    return datetime.now(B3_TIMEZONE).date()

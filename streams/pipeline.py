@@ -13,22 +13,20 @@ import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
-from zoneinfo import ZoneInfo
+from datetime import date
 
 from pydantic import ValidationError
 
 from core.config import ForecastSettings, PerformanceSettings
 from core.errors import TickcastError
-from model.forecaster import Forecaster, WindowInput
-from producers.calendar import next_trading_day
+from model.forecaster import Forecaster, WindowInput, tick_problem
+from producers.calendar import b3_today, next_trading_day
 from schemas.messages import DeadLetter, DriftAlert, Forecast, ForecastScore, PriceTick
 from streams.sessions import forecast_message, settle
 from streams.state import TickerState
 from streams.windows import NO_BAR, Outcome, apply_close
 
 logger = logging.getLogger(__name__)
-B3_TIMEZONE = ZoneInfo("America/Sao_Paulo")  # whose wall clock says which day it is
 
 
 @dataclass(frozen=True)
@@ -85,39 +83,25 @@ def decode(message: Incoming) -> PriceTick:
 class Rules:
     """What makes a parsed close acceptable, fixed for one batch."""
 
+    settings: ForecastSettings
     ticker: re.Pattern[str]
-    min_price: float
-    max_price: float
     latest: date | None  # the last acceptable date; None accepts any (future_dates)
 
     @classmethod
     def of(cls, settings: ForecastSettings, today: date | None = None) -> Rules:
-        latest = None
-        if not settings.future_dates:
-            latest = next_trading_day(today or datetime.now(B3_TIMEZONE).date())
-        return cls(
-            re.compile(settings.ticker_pattern), settings.min_price, settings.max_price, latest
-        )
+        latest = None if settings.future_dates else next_trading_day(today or b3_today())
+        return cls(settings, re.compile(settings.ticker_pattern), latest)
 
 
 def check(tick: PriceTick, rules: Rules) -> None:
-    """Refuse a close the stream must not apply: a ticker outside the pattern, a price outside
-    the plausible bounds, a date after the next trading day or outside the calendar."""
+    """Refuse a close the stream must not apply: a ticker outside the pattern, a date after
+    the next trading day, or what `tick_problem` refuses for the API too."""
     if not rules.ticker.fullmatch(tick.ticker):
         raise BadMessage(f"ticker {tick.ticker!r} does not match {rules.ticker.pattern}")
-    for name in ("close", "open", "high", "low"):
-        value = getattr(tick, name)
-        if value is not None and not rules.min_price <= value <= rules.max_price:
-            raise BadMessage(
-                f"{name} {value:g} is outside the plausible [{rules.min_price:g}, "
-                f"{rules.max_price:g}]"
-            )
     if rules.latest is not None and tick.date > rules.latest:
         raise BadMessage(f"date {tick.date} is after the next trading day, {rules.latest}")
-    try:
-        next_trading_day(tick.date)  # the target date every forecast of it needs
-    except Exception as exc:  # exchange-calendars and pandas raise several kinds here
-        raise BadMessage(f"date {tick.date} is outside the trading calendar: {exc}") from exc
+    if problem := tick_problem(tick, rules.settings):
+        raise BadMessage(problem)
 
 
 def dead_letter(message: Incoming, error: str) -> DeadLetter:
@@ -226,10 +210,9 @@ def process_batch(
     # Settling runs in message order (windows are already final; nothing else was touched
     # above), so a batch replayed whole or one close at a time gives the same outputs.
     for message, tick, index in accepted:
-        before = states[tick.ticker]
         mark = (len(result.forecasts), len(result.scores), len(result.alerts))
         try:
-            state = settle(before, tick, forecaster, performance, result)
+            state = settle(states[tick.ticker], tick, forecaster, performance, result)
             if index is not None:
                 state = forecast_message(state, predictions[index], forecaster, result)
         except Exception as exc:

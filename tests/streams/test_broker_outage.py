@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,14 +41,20 @@ def lines_about_the_broker(bus: Bus, log_name: str, after: int) -> list[str]:
     return [line for line in lines if line.strip()]
 
 
+def forecasting(bus: Bus, messages: list) -> tuple[subprocess.Popen, int]:
+    """A worker that has forecast `messages`, and how many lines its log held by then."""
+    worker = bus.start_worker()
+    bus.publish(messages)
+    due = len(messages) - WINDOW + 1
+    assert len(bus.collect("forecasts", due)) == due
+    return worker, len(bus.log_path().read_text(errors="replace").splitlines())
+
+
 def test_a_broker_that_stops_answering_is_survived_in_a_few_lines(own_broker) -> None:
     """The broker freezes (its process paused, its data kept), as in a network partition."""
     broker, bus = own_broker
     messages, frames = synthetic_ticks(bus, ["AAA"], 100)
-    worker = bus.start_worker()
-    bus.publish(messages[:70])
-    assert len(bus.collect("forecasts", 70 - WINDOW + 1)) == 70 - WINDOW + 1
-    before = len(bus.log_path().read_text(errors="replace").splitlines())
+    worker, before = forecasting(bus, messages[:70])
     os.kill(broker.process.pid, signal.SIGSTOP)
     time.sleep(OUTAGE_S)
     os.kill(broker.process.pid, signal.SIGCONT)
@@ -67,10 +74,7 @@ def test_a_broker_back_without_its_topics_makes_the_worker_exit_in_one_line(own_
     in the meantime wait for the next worker."""
     broker, bus = own_broker
     messages, _ = synthetic_ticks(bus, ["AAA"], 140)
-    worker = bus.start_worker()
-    bus.publish(messages[:70])
-    assert len(bus.collect("forecasts", 70 - WINDOW + 1)) == 70 - WINDOW + 1
-    before = len(bus.log_path().read_text(errors="replace").splitlines())
+    worker, before = forecasting(bus, messages[:70])
     broker.stop()
     time.sleep(OUTAGE_S)
     broker.start()

@@ -251,7 +251,7 @@ def test_an_implausible_close_goes_to_the_dlq(predictor, series, held):
     result = process_batch(batch, lambda t: held.get(t, TickerState()), predictor, WINDOW, RULES)
     assert [f.as_of for f in result.forecasts] == [DAYS[65]]
     [letter] = result.dead_letters
-    assert "close 2e+07 is outside the plausible [0.0001, 1e+07]" in letter.error
+    assert "close 2e+07 is outside the plausible prices 0.0001..1e+07" in letter.error
 
 
 def test_a_redelivered_batch_changes_nothing_and_sends_nothing(predictor, series):
