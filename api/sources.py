@@ -53,20 +53,19 @@ def _files(root: Path, location: Path, tickers: list[str]) -> list[Path] | None:
 def allowed_source(spec: str, tickers: list[str], settings: ApiSettings) -> str:
     """`spec` as the training process should read it (a csv path made absolute and resolved),
     or SourceNotAllowed; unknown kinds are a SourceError (both 422)."""
-    parse_source(spec)  # an unknown kind or bad reading options: SourceError
-    kind, _, rest = spec.partition(":")
-    if kind.strip().lower() != "csv":
+    source = parse_source(spec)  # an unknown kind or bad reading options: SourceError
+    if source.kind != "csv" or source.path is None:
         return spec
     if settings.train_data_dir is None:
         raise SourceNotAllowed(
             f"csv sources are off on this server ({DIR_SETTING} is not set); use yahoo or synthetic"
         )
     # Reading options may follow the path (csv:PATH?sep=;); they pass through untouched.
-    named, mark, options = rest.strip().partition("?")
+    _, mark, options = spec.partition("?")
     size: int | None = None
     try:
         root = settings.train_data_dir.resolve()
-        location = _inside(root, Path(named.strip()))
+        location = _inside(root, source.path)
         files = _files(root, location, tickers) if location is not None else None
         if files is not None:
             size = sum(f.stat().st_size for f in files)
