@@ -7,18 +7,27 @@ BIN := $(VENV)/bin
 SOURCE ?=
 TICKERS ?=
 
-.PHONY: up install browser test lint format bench bench-stream bench-api bench-backtest bench-drift bench-intervals bench-reliability schemas clean
+.PHONY: up install install-dev browser test lint format bench bench-stream bench-api bench-backtest bench-drift bench-intervals bench-reliability schemas clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# torch goes in first: installing the project with no torch present would pull the CUDA build.
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+# Two stamps: `up`, the benchmarks and `schemas` need the runtime dependencies only; `test`,
+# `lint` and `format` add the dev extras on top. torch goes in first on both paths (the dev
+# stamp builds on the runtime one): installing the project with no torch present would pull
+# the CUDA build.
+$(VENV)/.runtime: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install "$(TORCH_SPEC)"
+	$(BIN)/pip install -e .
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime
 	$(BIN)/pip install -e ".[dev]"
 	touch $@
 
-install: $(VENV)/.installed
+install: $(VENV)/.runtime
+
+install-dev: $(VENV)/.dev
 
 # The main job: embedded broker (unless KAFKA_BOOTSTRAP_SERVERS), champion, worker, producer.
 up: install
@@ -32,15 +41,15 @@ browser:
 	      || echo "could not install chromium: the dashboard browser test will skip"; \
 	  else echo "chromium not installed (needs root and apt-get): the dashboard browser test will skip"; fi; }
 
-test: install browser
+test: install-dev browser
 	$(BIN)/pytest
 
-lint: install
+lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
-format: install
+format: install-dev
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
@@ -64,6 +73,12 @@ bench-intervals: install
 
 bench-reliability: install
 	$(BIN)/python benchmarks/reliability.py
+
+# A new user's first `make up`, timed in fresh copies (with a fresh venv: minutes). Quicker:
+# $(BIN)/python benchmarks/first_run.py --skip-install
+.PHONY: bench-first-run
+bench-first-run: install
+	$(BIN)/python benchmarks/first_run.py
 
 schemas: install
 	$(BIN)/tickcast schemas

@@ -20,6 +20,7 @@ from core import kafka as bus
 from core.errors import TickcastError, UnavailableError, describe
 from model.forecaster import tick_problem
 from schemas.messages import Forecast, ForecastScore, ModelEvent, PriceTick
+from streams.events import concerns
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +104,8 @@ async def follow_model_events(state: ServiceState) -> None:
             except ValidationError as exc:
                 logger.warning("feed: ignoring a malformed model event: %s", describe(exc.errors()))
                 continue
-            if event.model_name == state.settings.mlflow.model_name:
+            mlflow = state.settings.mlflow
+            if concerns(event, mlflow.model_name, mlflow.served):
                 await _swap(state, event)
     finally:
         await consumer.stop()

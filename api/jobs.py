@@ -141,11 +141,12 @@ class TrainingJobs:
                 state="succeeded",
                 model_version=result.model_version,
                 promoted=result.promoted,
+                alias=result.alias,
                 promotion_reason=result.promotion_reason,
                 metrics=result.metrics,
                 epoch=result.epochs,
             )
-            if result.promoted:
+            if result.alias is not None:
                 try:
                     self._on_success(result)
                 except Exception as exc:

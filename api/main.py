@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import errors, metrics
 from api.jobs import TrainingJobs
-from api.routes import dashboard, forecasts, health, models, predictions, training
+from api.routes import dashboard, docs, forecasts, health, models, predictions, training
 from api.state import ServiceState
 from core.config import Settings
 from model.errors import ModelNotFoundError
@@ -96,15 +96,17 @@ class RequestMetrics:
 
 
 def _after_training(state: ServiceState, result: TrainResult) -> None:
-    """A promoted model: serve it here, and tell every worker on the bus."""
-    state.load(result.model_version)
+    """A model that took an alias: serve it here if that is the alias served, and tell every
+    worker on the bus (each follows only the alias it serves)."""
+    if result.alias is None:
+        return
+    if result.alias == state.settings.mlflow.served:
+        state.load(result.model_version)
     if state.settings.kafka.bootstrap_servers:
         from streams.events import announce
 
         event = ModelEvent(
-            model_name=result.model_name,
-            model_version=result.model_version,
-            alias=state.settings.mlflow.champion_alias,
+            model_name=result.model_name, model_version=result.model_version, alias=result.alias
         )
         asyncio.run(announce(state.settings.kafka, event))
 
@@ -138,6 +140,8 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(
         title="tickcast",
+        docs_url=None,  # served by api/routes/docs.py from local assets, so they work offline
+        redoc_url=None,
         version=health.VERSION,
         lifespan=lifespan,
         description="On-demand D+1 forecasts for B3 stocks, safe retraining, model info and a live "
@@ -145,7 +149,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.tickcast = state
     app.state.jobs = TrainingJobs(on_success=lambda result: _after_training(state, result))
-    for module in (predictions, forecasts, training, models, health, dashboard):
+    for module in (predictions, forecasts, training, models, health, dashboard, docs):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, limit=settings.api.max_body_bytes)
 

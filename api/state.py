@@ -38,8 +38,8 @@ class ServiceState:
     seen: OrderedDict[str, None] = field(default_factory=OrderedDict)  # recent message ids
     subscribers: set[asyncio.Queue] = field(default_factory=set)
     feed_connected: bool = False
-    # One load at a time: torch.jit.trace is not thread-safe, and MLflow's client sets
-    # process-wide state. Parallel reloads gave 500s when they overlapped.
+    # One load at a time: MLflow's client sets process-wide state, and an old model's first
+    # load exports it. Parallel reloads gave 500s when they overlapped.
     load_lock: threading.Lock = field(default_factory=threading.Lock)
     # Loads asked for on the event loop queue on this one thread, not in the loop's shared
     # pool, where waiting reloads would hold every thread. Made on first use, ended by `close`.
@@ -49,7 +49,7 @@ class ServiceState:
         self.next_run = self.settings.model
 
     def load(self, ref: str | None = None) -> Predictor:
-        """Load and trace `ref` (default: the champion), then swap it in whole.
+        """Load `ref` (default: the alias served), then swap it in whole.
 
         Startup, /model/reload, a finished job and a model event all swap through here.
         """
@@ -76,8 +76,10 @@ class ServiceState:
         """Serve the champion if its alias moved since this process last looked (a promotion
         announced while the feed was away); None when it had not, or there is none."""
         mlflow = self.settings.mlflow
+        if mlflow.served.isdigit():  # a pinned version does not follow any alias
+            return None
         with self.load_lock:
-            version = alias_version(connect(mlflow), mlflow.model_name, mlflow.champion_alias)
+            version = alias_version(connect(mlflow), mlflow.model_name, mlflow.served)
             if version is None or (self.predictor and self.predictor.version == version):
                 return None
             logger.info("the champion moved to v%s while the feed was away", version)

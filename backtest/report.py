@@ -18,7 +18,7 @@ from core.errors import InputError
 from model.evaluation import history_until
 from model.intervals import LEVELS, level_key
 from model.metrics import diebold_mariano, mae
-from model.plots import report_plots, save
+from model.plots import plot_naive, report_plots, save
 from model.reports import OVERALL, Scored, baselines_for, report_metrics
 from schemas.messages import DriftAlert, Forecast
 
@@ -171,11 +171,12 @@ def to_markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
-def plot_ticker(rows: pd.DataFrame, alerts: list[DriftAlert], ticker: str, path: Path) -> Path:
+def draw_ticker(ax: plt.Axes, rows: pd.DataFrame, alerts: list[DriftAlert], ticker: str) -> None:
+    """Actual closes, the model's forecast and naive's at each target date, drift shaded."""
     part = rows[rows["ticker"] == ticker].sort_values("date")
-    fig, ax = plt.subplots(figsize=(11, 3.6))
     dates = pd.to_datetime(part["date"])
     ax.plot(dates, part["actual"], color="black", lw=1.1, label="actual close")
+    plot_naive(ax, dates, part["last"])
     ax.plot(dates, part["forecast"], color="tab:blue", lw=0.9, label="forecast")
     inside = drift_mask(
         part["as_of"].to_numpy(),
@@ -191,7 +192,12 @@ def plot_ticker(rows: pd.DataFrame, alerts: list[DriftAlert], ticker: str, path:
         alpha=0.12,
         label="drift",
     )
-    return save(fig, ax, f"{ticker}: forecast vs actual", path)
+
+
+def plot_ticker(rows: pd.DataFrame, alerts: list[DriftAlert], ticker: str, path: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(11, 3.6))
+    draw_ticker(ax, rows, alerts, ticker)
+    return save(fig, ax, f"{ticker}: forecast vs naive and actual", path)
 
 
 def write_outputs(

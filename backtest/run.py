@@ -20,9 +20,8 @@ from model import registry
 from model.bundle import ModelBundle
 from model.evaluation import history_start, window_start, windows_in_range
 from model.predictor import Predictor
-from model.training import train
 from producers.publish import ticks_in_order
-from producers.sources import PriceData, load_prices
+from producers.sources import PriceData, load_prices, parse_source
 from streams.pipeline import TickerState
 
 Say = Callable[[str], None]
@@ -35,7 +34,7 @@ class BacktestRequest:
     tickers: list[str]
     start: date
     end: date
-    model: str | None = None  # alias or version; default: the champion
+    model: str | None = None  # alias or version; default: the champion (synthetic: its alias)
     engine: Literal["stream", "local"] = "stream"
     retrain_every: int | None = None
     out: Path | None = None
@@ -50,6 +49,8 @@ def walk_forward(
     progress: Progress | None,
 ) -> tuple[Replay, list[str]]:
     """Retrain every N trading days on all data before the block; the windows carry over."""
+    from model.training import train  # torch and Lightning: only when retraining
+
     days = sorted({t.date for t in ticks if request.start <= t.date <= request.end})
     starts = days[:: request.retrain_every]
     states: dict[str, TickerState] = {}
@@ -109,7 +110,12 @@ def run_backtest(
         raise InputError("--retrain-every runs on the local engine (add --engine local)")
     # The served model's window decides how much history fills the first windows; the
     # interval baselines fit on a longer history before the start.
-    predictor = None if request.retrain_every else Predictor.load(settings, request.model)
+    synthetic = parse_source(request.source).kind == "synthetic"
+    predictor = (
+        None
+        if request.retrain_every
+        else Predictor.load(settings, request.model, synthetic=synthetic)
+    )
     window = predictor.window if predictor else settings.model.window
     replay_from = window_start(request.start, window)
     first = history_start(request.start, window, settings.data.baseline_history)
@@ -137,6 +143,11 @@ def run_backtest(
         "start": str(request.start),
         "end": str(request.end),
         "model": model,
+        "trained_on": (
+            predictor.trained_on.model_dump(mode="json")
+            if predictor is not None and predictor.trained_on is not None
+            else None
+        ),
         "interval_method": "aci",
         "retrains": len(versions),
         "replay_seconds": replay.seconds,

@@ -140,6 +140,17 @@ class MlflowSettings(BaseModel, frozen=True):
     experiment: str = "tickcast"
     model_name: str = "tickcast-lstm"
     champion_alias: str = "champion"
+    synthetic_alias: str = Field(
+        "synthetic", description="Where models trained on synthetic prices go: never champion."
+    )
+    serve: str = Field(
+        "", description="Alias or version the worker and API serve; empty: the champion alias."
+    )
+
+    @property
+    def served(self) -> str:
+        """The alias or version number served."""
+        return self.serve or self.champion_alias
 
 
 class KafkaSettings(BaseModel, frozen=True):
@@ -239,7 +250,7 @@ class ApiSettings(BaseModel, frozen=True):
     """The HTTP sidecar. Mutating endpoints need `token`; without one they answer 403."""
 
     host: str = "127.0.0.1"
-    port: int = Field(8000, ge=1, le=65535)
+    port: int = Field(8000, ge=0, le=65535, description="0: a free port, printed at start.")
     token: SecretStr | None = Field(None, description="Bearer token for /train, POST /config...")
     max_body_bytes: int = Field(1 << 20, ge=1024, description="Larger request bodies get 413.")
     max_batch: int = Field(1000, ge=1, le=100_000, description="Windows per /predict/batch.")

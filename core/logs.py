@@ -13,27 +13,65 @@ QUIET_LOGGERS = (
     "lightning.pytorch",
     "lightning_fabric",
     "mlflow",
-    "alembic",
     "yfinance",
+)
+# Noise even with -v, which is for tickcast's own INFO lines (their warnings still show):
+# Lightning's device lines ("GPU available: False", "TPU available"...) and tips, and the
+# ~80 lines of MLflow's database migrations when a store is new.
+CHATTY_LOGGERS = (
+    "lightning.pytorch.utilities.rank_zero",
+    "lightning_fabric.utilities.rank_zero",
+    "lightning.fabric.utilities.rank_zero",
+    "alembic",
+    "mlflow.store.db.utils",
 )
 
 
-def setup_logging(verbose: bool, heavy: bool = False) -> None:
+def setup_logging(verbose: bool, heavy: bool = False, registry: bool = False) -> None:
     """Configure the root logger and silence the libraries' own loggers below -v.
 
-    Lightning and MLflow set their loggers up when imported, so `heavy` imports them first.
+    Lightning and MLflow set their loggers up when imported, so `heavy` (commands that may
+    train) imports both first, and `registry` (commands that only load models: the worker)
+    imports just MLflow, sparing their start-up Lightning's seconds of import.
     """
-    if heavy:
-        for module in ("lightning", "mlflow"):
-            importlib.import_module(module)
+    libraries = ("lightning", "mlflow") if heavy else ("mlflow",) if registry else ()
+    for module in libraries:
+        importlib.import_module(module)
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.INFO if verbose else logging.ERROR)
+    for name in CHATTY_LOGGERS:  # their own levels: a later import of Lightning keeps them
+        logging.getLogger(name).setLevel(logging.WARNING if verbose else logging.ERROR)
     if not verbose:
         warnings.filterwarnings("ignore")
+        if "mlflow" in libraries:
+            _quiet_mlflow_prints()
+
+
+class _Sink:
+    """Where MLflow's own prints go below -v."""
+
+    enabled = False
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def _quiet_mlflow_prints() -> None:
+    """MLflow prints "Successfully registered model" and "Created version" itself (`eprint`,
+    to the stream in `mlflow.utils.logging_utils`), not through its logger; its
+    `disable_logging()` does not last (importing mlflow.types.responses turns the stream back
+    on). `eprint` looks the stream up when it prints, so a sink there silences the prints,
+    while MLflow's logger keeps its own handle on the real stream for its errors."""
+    from mlflow.utils import logging_utils
+
+    logging_utils.MLFLOW_LOGGING_STREAM = _Sink()  # type: ignore[assignment]
 
 
 # What aiokafka logs, at WARNING and above, while a broker cannot be reached.

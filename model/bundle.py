@@ -1,37 +1,47 @@
-"""A trained model on disk: weights, hyperparameters, scaler, drift baseline and calibration.
+"""A trained model on disk: the network in ONNX, hyperparameters, scaler, drift baseline and
+calibration.
 
-Everything needed to forecast is saved beside the weights, so loading needs nothing else.
+Everything needed to forecast is saved beside the network, so loading needs nothing else.
+Serving runs the network with ONNX Runtime and never imports torch: training and the export
+to ONNX are the torch side (model.trainable, model.export).
 """
 
 from __future__ import annotations
 
 import json
-import threading
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
+import logging
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
+import onnxruntime as ort
 
 from model.drift import ReturnBaseline
 from model.errors import IncompatibleModelError
-from model.features import FEATURES, PRIOR, ReturnScaler, returns_to_prices, window_features
-from model.network import LSTMForecaster
+from model.features import FEATURES, ReturnScaler, returns_to_prices, window_features
 
-WEIGHTS, CONFIG, BASELINE, CALIBRATION = (
+logger = logging.getLogger(__name__)
+
+NETWORK, WEIGHTS, CONFIG, BASELINE, CALIBRATION = (
+    "model.onnx",
     "weights.pt",
     "config.json",
     "drift_baseline.json",
     "calibration.json",
 )
 # 2: location and scale, daily ranges, split conformal calibration;
-# 3: each day's variance read relative to the window's EWMA (model.features)
+# 3: each day's variance read relative to the window's EWMA (model.features). The ONNX
+# network joined format 3 later: a bundle saved without it is exported once, on load.
 FORMAT_VERSION = 3
+STEPS_INPUT, PRIOR_INPUT, OUTPUT = "steps", "prior", "out"  # the ONNX graph's names
+# One intra-op thread: on the 2-core build machines a second would take the core the event
+# loop (worker, API) needs, for 20 -> 11 ms on 1,000 windows. And on one thread a window's
+# outputs have the same bits whatever batch it runs in (checked on 7,457 real windows in 80
+# batch sizes up to 4,096; tests/model/test_onnx.py keeps checking), so a micro-batch runs in
+# one call and every caller still gets the same forecast for a window.
+SERVING_THREADS = 1
 
 
 @dataclass(frozen=True)
@@ -97,82 +107,51 @@ class Distribution:
     ranged: np.ndarray  # N, bool: every day of the window had a consistent bar
 
 
-@contextmanager
-def one_thread() -> Iterator[None]:
-    """Torch on one intra-op thread inside. A batch of one gains nothing from more, and on
-    this 2-core machine two threads made each window's pass 1,000x slower (0.13 ms -> 180 ms)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+class Network:
+    """The network as ONNX and its ONNX Runtime session: N x (W-1) x 3 steps and N x 4 prior
+    in (float32), N x 2 out: location and log scale, in units of the training return std."""
 
+    def __init__(self, model: bytes) -> None:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = SERVING_THREADS
+        options.inter_op_num_threads = SERVING_THREADS
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        self.model = model
+        self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
-#: torch.jit.trace and freeze are not thread-safe: two models traced at once (parallel API
-#: reloads) failed about half the time. One trace at a time per process.
-_TRACING = threading.Lock()
+    def __call__(self, steps: np.ndarray, prior: np.ndarray) -> np.ndarray:
+        if not len(steps):
+            return np.empty((0, 2), dtype=np.float32)
+        return self.session.run([OUTPUT], {STEPS_INPUT: steps, PRIOR_INPUT: prior})[0]
 
-
-def trace_for_serving(net: LSTMForecaster, window: int) -> torch.jit.ScriptModule:
-    """A traced, frozen copy of the network: same outputs, a quarter less call overhead."""
-    example = (torch.zeros(1, window - 1, len(FEATURES)), torch.zeros(1, len(PRIOR)))
-    with _TRACING, torch.inference_mode(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # tracing warns about the LSTM's flatten_parameters
-        return torch.jit.freeze(torch.jit.trace(net, example))
+    def __reduce__(self) -> tuple[type[Network], tuple[bytes]]:
+        return Network, (self.model,)  # a session does not pickle; its model does
 
 
 @dataclass(frozen=True)
 class ModelBundle:
-    net: LSTMForecaster
+    network: Network
     scaler: ReturnScaler
     window: int
     hparams: dict[str, Any]
     baselines: dict[str, ReturnBaseline]
     calibration: Calibration | None = None  # None until fit on the validation split
-    runner: torch.jit.ScriptModule | None = None  # traced for serving; None while training
-
-    @classmethod
-    def build(
-        cls,
-        window: int,
-        hidden_size: int,
-        num_layers: int,
-        dropout: float,
-        scaler: ReturnScaler,
-        baselines: dict[str, ReturnBaseline],
-    ) -> ModelBundle:
-        hparams = {
-            "input_size": len(FEATURES),
-            "hidden_size": hidden_size,
-            "num_layers": num_layers,
-            "dropout": dropout,
-        }
-        return cls(LSTMForecaster(**hparams), scaler, window, hparams, baselines)
+    weights: bytes | None = None  # torch's state dict as saved, for torch tools; never served
 
     def calibrated(self, calibration: Calibration) -> ModelBundle:
         return replace(self, calibration=calibration)
 
-    @torch.inference_mode()
     def predict_distribution(
         self, windows: np.ndarray, bars: np.ndarray | None = None
     ) -> Distribution:
         """Location and scale of the next log return of validated N x window closes.
 
-        Each window goes through the network as a batch of one: LSTM kernels round in the
-        last bits differently with the batch's shape, and a forecast must not depend on what
-        else arrived in its micro-batch. So every path gives the same bits for a window.
+        All windows go through the network in one call: on one thread ONNX Runtime gives a
+        window the same bits whatever else is in its batch (SERVING_THREADS), so a forecast
+        does not depend on what arrived in its micro-batch, and every path agrees to the bit.
         """
         steps, prior, ranged = window_features(windows, self.scaler, bars)
-        if self.runner is not None:
-            run = self.runner
-        else:
-            self.net.eval()
-            run = self.net
-        x, p = torch.from_numpy(steps), torch.from_numpy(prior)
-        with one_thread():
-            rows = [run(x[i : i + 1], p[i : i + 1]) for i in range(len(x))]
-        out = torch.cat(rows).numpy().astype(np.float64) if rows else np.empty((0, 2))
+        out = self.network(steps, prior).astype(np.float64)
         return Distribution(
             location=self.scaler.inverse_transform(out[:, 0]),
             scale=np.exp(out[:, 1]) * self.scaler.std,
@@ -192,7 +171,9 @@ class ModelBundle:
         if self.calibration is None:
             raise IncompatibleModelError("a model is saved only once it is calibrated")
         directory.mkdir(parents=True, exist_ok=True)
-        torch.save(self.net.state_dict(), directory / WEIGHTS)
+        (directory / NETWORK).write_bytes(self.network.model)
+        if self.weights is not None:
+            (directory / WEIGHTS).write_bytes(self.weights)
         config = {
             "format_version": FORMAT_VERSION,
             "window": self.window,
@@ -208,24 +189,38 @@ class ModelBundle:
 
     @classmethod
     def load(cls, directory: Path) -> ModelBundle:
+        """A saved bundle, ready to forecast. One saved before the ONNX network existed is
+        exported from its torch weights here, with one log line: only then is torch imported."""
         config = json.loads((directory / CONFIG).read_text())
         if config.get("format_version") != FORMAT_VERSION:
             raise IncompatibleModelError(
                 f"{directory}: model format {config.get('format_version')} is not "
                 f"{FORMAT_VERSION}; retrain it with this version of tickcast (`tickcast train`)"
             )
-        net = LSTMForecaster(**config["hparams"])
-        net.load_state_dict(torch.load(directory / WEIGHTS, weights_only=True))
-        net.eval()
+        window, hparams = int(config["window"]), dict(config["hparams"])
+        weights = (directory / WEIGHTS).read_bytes() if (directory / WEIGHTS).is_file() else None
+        if (directory / NETWORK).is_file():
+            model = (directory / NETWORK).read_bytes()
+        elif weights is None:
+            raise IncompatibleModelError(f"{directory}: neither {NETWORK} nor {WEIGHTS}")
+        else:
+            from model.export import export_weights  # torch: only for models saved before ONNX
+
+            model = export_weights(weights, hparams, window)
+            logger.warning(
+                "%s was saved without its ONNX network (before tickcast served with ONNX "
+                "Runtime): exported it from the torch weights",
+                directory,
+            )
         raw = json.loads((directory / BASELINE).read_text())
         baselines = {name: ReturnBaseline.from_dict(data) for name, data in raw.items()}
         calibration = Calibration.from_dict(json.loads((directory / CALIBRATION).read_text()))
         return cls(
-            net,
+            Network(model),
             ReturnScaler(**config["scaler"]),
-            int(config["window"]),
-            dict(config["hparams"]),
+            window,
+            hparams,
             baselines,
             calibration,
-            runner=trace_for_serving(net, int(config["window"])),
+            weights,
         )

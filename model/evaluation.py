@@ -3,6 +3,8 @@ the same windows as training."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -14,11 +16,20 @@ from model.plots import report_plots
 from model.predictor import Predictor
 from model.reports import OVERALL, Scored, baselines_for, report_metrics
 from model.windows import WindowSet, concat, make_windows
-from producers.calendar import sessions_before
+from producers.calendar import next_trading_day, sessions_before
 from producers.sources import PriceData
+from schemas.messages import TrainedOn
 from schemas.metrics import EvaluationReport, MetricSet
 
-__all__ = ["OVERALL", "evaluate", "forecast_windows", "history_start", "windows_in_range"]
+__all__ = [
+    "OVERALL",
+    "TrainingOverlap",
+    "evaluate",
+    "forecast_windows",
+    "history_start",
+    "training_overlap",
+    "windows_in_range",
+]
 
 LOOKBACK_MARGIN = 10  # extra sessions loaded before a range, for gaps in the data
 
@@ -32,6 +43,30 @@ def history_start(first: date, window: int, baseline_history: int) -> date:
     """Where a report's data must start: a full window before `first`, and the sessions the
     interval baselines fit on (`data.baseline_history`)."""
     return min(window_start(first, window), sessions_before(first, baseline_history))
+
+
+@dataclass(frozen=True)
+class TrainingOverlap:
+    """Scored days the model trained on: figures there flatter it."""
+
+    tickers: list[str]
+    first: date
+    last: date
+    unseen_from: date  # the first session after training: where unseen days begin
+
+
+def training_overlap(
+    trained_on: TrainedOn | None, tickers: Iterable[str], first: date, last: date
+) -> TrainingOverlap | None:
+    """The part of the scored days [first, last] that were training targets of the tickers
+    the model trained on; None when there is none, or the model does not say what it saw."""
+    if trained_on is None or trained_on.start is None or trained_on.end is None:
+        return None
+    shared = [t for t in tickers if t in trained_on.tickers]
+    start, end = max(first, trained_on.start), min(last, trained_on.end)
+    if not shared or start > end:
+        return None
+    return TrainingOverlap(shared, start, end, next_trading_day(trained_on.end))
 
 
 def forecast_windows(forecaster: Forecaster, windows: WindowSet) -> Scored:
@@ -103,5 +138,6 @@ def evaluate(
         start=str(windows.target_date.min()),
         end=str(windows.target_date.max()),
         interval_method="split-conformal",
+        trained_on=predictor.trained_on,
         metrics=metrics,
     )

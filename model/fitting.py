@@ -22,6 +22,7 @@ from model.errors import NotEnoughDataError, TrainingError
 from model.features import ReturnScaler, returns_to_prices
 from model.metrics import diebold_mariano
 from model.module import ForecastModule
+from model.trainable import TrainableBundle
 from model.windows import SPLITS, WindowSet, concat, make_windows, split_windows
 from producers.sources import PriceData
 
@@ -99,14 +100,14 @@ def fit(
     """Lightning training with early stopping and checkpoints; the best epoch's weights win."""
     started = time.perf_counter()
     L.seed_everything(hp.seed, workers=True, verbose=False)
-    bundle = ModelBundle.build(
+    trainable = TrainableBundle.build(
         hp.window, hp.hidden_size, hp.num_layers, hp.dropout, prepared.scaler, prepared.baselines
     )
 
     def optimizer(params: object) -> torch.optim.Optimizer:
         return torch.optim.AdamW(params, lr=hp.learning_rate, weight_decay=hp.weight_decay)
 
-    module = ForecastModule(bundle.net, optimizer, hp.head)
+    module = ForecastModule(trainable.net, optimizer, hp.head)
     datamodule = WindowDataModule(
         prepared.splits, prepared.scaler, hp.batch_size, hp.seed, hp.close_only_share
     )
@@ -138,6 +139,7 @@ def fit(
         state = torch.load(checkpoint.best_model_path, weights_only=True)["state_dict"]
         module.load_state_dict(state)
         best = float(checkpoint.best_model_score)
+    bundle = trainable.serving()  # exported to ONNX: calibrated and scored as it will serve
     bundle = bundle.calibrated(calibrate(bundle, prepared.splits["valid"]))
     return Fitted(bundle, trainer.current_epoch, best, time.perf_counter() - started)
 

@@ -30,7 +30,7 @@ from model.intervals import (
 )
 from producers.calendar import FIRST_DAY, LAST_DAY, next_trading_day
 from schemas.drift import DriftReport
-from schemas.messages import PriceTick
+from schemas.messages import PriceTick, TrainedOn
 
 
 @dataclass(frozen=True)
@@ -155,6 +155,7 @@ class Forecaster:
     version: str
     settings: ForecastSettings
     drift: DriftSettings
+    trained_on: TrainedOn | None = None  # carried into every forecast it makes
 
     @property
     def window(self) -> int:

@@ -26,15 +26,30 @@ def save(fig: plt.Figure, ax: plt.Axes, title: str, path: Path, fontsize: float 
     return path
 
 
-def fan_chart(scored: Scored, ticker: str, path: Path, title: str) -> Path:
+#: The line every forecast chart sets the model against: tomorrow's close is today's.
+NAIVE_LABEL = "naive (tomorrow = today)"
+
+
+def plot_naive(ax: plt.Axes, dates: np.ndarray, last: np.ndarray) -> None:
+    """Naive persistence, at each target date the close it was forecast from."""
+    ax.plot(dates, last, color="tab:orange", lw=0.8, ls="--", label=NAIVE_LABEL)
+
+
+def draw_fan(ax: plt.Axes, scored: Scored, ticker: str) -> None:
+    """The intervals, the actual closes, the model's forecast and naive, at target dates."""
     part = scored.take(scored.ticker == ticker)
     dates = part.target_date.astype("datetime64[ns]")
     prices = part.last[:, None] * np.exp(part.quantiles)
-    fig, ax = plt.subplots(figsize=(11, 3.6))
     ax.fill_between(dates, prices[:, 0], prices[:, -1], color="tab:blue", alpha=0.12, label="95%")
     ax.fill_between(dates, prices[:, 1], prices[:, -2], color="tab:blue", alpha=0.25, label="80%")
     ax.plot(dates, part.actual, color="black", lw=1.1, label="actual close")
+    plot_naive(ax, dates, part.last)
     ax.plot(dates, part.point, color="tab:blue", lw=0.9, label="forecast")
+
+
+def fan_chart(scored: Scored, ticker: str, path: Path, title: str) -> Path:
+    fig, ax = plt.subplots(figsize=(11, 3.6))
+    draw_fan(ax, scored, ticker)
     return save(fig, ax, f"{ticker}: next-close forecasts and intervals, {title}", path)
 
 

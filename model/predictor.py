@@ -16,6 +16,7 @@ from core.config import Settings
 from model.bundle import ModelBundle
 from model.forecaster import Forecaster, Prediction, WindowInput
 from model.registry import connect, fetch
+from schemas.messages import TrainedOn
 
 logger = logging.getLogger(__name__)
 
@@ -33,10 +34,14 @@ class Predictor:
     trained_at: datetime | None = None
 
     @classmethod
-    def load(cls, settings: Settings, ref: str | None = None) -> Predictor:
-        """Load `ref` (an alias or a version number; default: the champion alias)."""
+    def load(
+        cls, settings: Settings, ref: str | None = None, *, synthetic: bool = False
+    ) -> Predictor:
+        """Load `ref` (an alias or a version number). By default: `mlflow.served` (the
+        champion unless configured), or for `synthetic` prices the synthetic alias, since no
+        champion is trained on them."""
         client = connect(settings.mlflow)
-        ref = ref or settings.mlflow.champion_alias
+        ref = ref or (settings.mlflow.synthetic_alias if synthetic else settings.mlflow.served)
         fetched = fetch(client, settings.mlflow.model_name, ref)
         version = str(fetched.version.version)
         logger.info("loaded %s version %s (%s)", settings.mlflow.model_name, version, ref)
@@ -47,6 +52,7 @@ class Predictor:
                 version,
                 settings.forecast,
                 settings.drift,
+                fetched.trained_on,
             ),
             params=fetched.params,
             metrics=fetched.metrics,
@@ -55,6 +61,10 @@ class Predictor:
             aliases=tuple(fetched.version.aliases or ()),
             trained_at=fetched.trained_at,
         )
+
+    @property
+    def trained_on(self) -> TrainedOn | None:
+        return self.forecaster.trained_on
 
     @property
     def name(self) -> str:

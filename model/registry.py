@@ -17,15 +17,16 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from core.config import MlflowSettings
-from model.bundle import ModelBundle
+from model.bundle import NETWORK, ModelBundle
 from model.errors import ModelNotFoundError
+from schemas.messages import TrainedOn
 
 logger = logging.getLogger(__name__)
 
 PYFUNC_CODE = Path(__file__).with_name("pyfunc.py")
 MODEL_ARTIFACT = "model"
 BUNDLE_ARTIFACT = "bundle"
-PIP_REQUIREMENTS = ["tickcast", "torch", "numpy", "scipy"]
+PIP_REQUIREMENTS = ["tickcast", "onnxruntime", "numpy", "scipy"]
 
 
 def flag(value: bool) -> str:
@@ -67,7 +68,8 @@ def experiment(settings: MlflowSettings, name: str) -> Iterator[MlflowClient]:
 
 
 def log_bundle(bundle: ModelBundle) -> str:
-    """Log the bundle as a pyfunc model in the active run; returns its model URI."""
+    """Log the bundle as a pyfunc model in the active run; returns its model URI. The bundle
+    carries its network as ONNX (model.onnx), which is what every tickcast process serves."""
     with tempfile.TemporaryDirectory() as tmp:
         path = bundle.save(Path(tmp) / BUNDLE_ARTIFACT)
         info = mlflow.pyfunc.log_model(
@@ -79,9 +81,45 @@ def log_bundle(bundle: ModelBundle) -> str:
     return info.model_uri
 
 
-def register(model_uri: str, name: str, run_id: str) -> str:
-    """A new version of the registered model `name`; returns the version number."""
-    version = mlflow.register_model(model_uri, name, tags={"run_id": run_id})
+# What a version was trained on, as registry tags on the version and on its run.
+TRAINED_ON_TAGS = {
+    "source_kind": "trained_source_kind",
+    "tickers": "trained_tickers",
+    "start": "trained_start",
+    "end": "trained_end",
+}
+
+
+def trained_on_tags(trained_on: TrainedOn) -> dict[str, str]:
+    values = trained_on.model_dump(mode="json")
+    values["tickers"] = ",".join(trained_on.tickers)
+    return {tag: str(values[field] or "") for field, tag in TRAINED_ON_TAGS.items()}
+
+
+def read_trained_on(tags: dict[str, str], params: dict[str, str]) -> TrainedOn | None:
+    """From a version's tags; for versions registered before they existed, from the run's
+    params (data_source, tickers, train_range). None when neither says."""
+    if tags.get(TRAINED_ON_TAGS["source_kind"]):
+        fields = {field: tags.get(tag) or None for field, tag in TRAINED_ON_TAGS.items()}
+        fields["tickers"] = [t for t in (fields["tickers"] or "").split(",") if t]
+        return TrainedOn.model_validate(fields)
+    source, tickers = params.get("data_source"), params.get("tickers")
+    if not source or not tickers:
+        return None
+    start, _, end = params.get("train_range", "").partition("..")
+    return TrainedOn(
+        source_kind=source.partition(":")[0].strip().lower(),
+        tickers=tickers.split(","),
+        start=start or None,
+        end=end or None,
+    )
+
+
+def register(model_uri: str, name: str, run_id: str, trained_on: TrainedOn | None = None) -> str:
+    """A new version of the registered model `name`, tagged with what it was trained on;
+    returns the version number."""
+    tags = {"run_id": run_id, **(trained_on_tags(trained_on) if trained_on else {})}
+    version = mlflow.register_model(model_uri, name, tags=tags)
     return str(version.version)
 
 
@@ -120,6 +158,7 @@ class FetchedModel:
     metrics: dict[str, float]
     tags: dict[str, str]
     trained_at: datetime | None = None
+    trained_on: TrainedOn | None = None
 
 
 def fetch(client: MlflowClient, name: str, ref: str) -> FetchedModel:
@@ -131,15 +170,48 @@ def fetch(client: MlflowClient, name: str, ref: str) -> FetchedModel:
             tracking_uri=client.tracking_uri,
         )
     )
-    bundle = ModelBundle.load(local / "artifacts" / BUNDLE_ARTIFACT)
+    path = local / "artifacts" / BUNDLE_ARTIFACT
+    exported = not (path / NETWORK).is_file()  # registered before the ONNX export existed
+    bundle = ModelBundle.load(path)
+    if exported:
+        keep_network(client, version, bundle)
     run = client.get_run(version.run_id) if version.run_id else None
+    params = dict(run.data.params) if run else {}
     return FetchedModel(
         bundle=bundle,
         version=version,
-        params=dict(run.data.params) if run else {},
+        params=params,
         metrics=dict(run.data.metrics) if run else {},
         trained_at=datetime.fromtimestamp(run.info.start_time / 1000, UTC) if run else None,
         tags={
             k: v for k, v in (run.data.tags if run else {}).items() if not k.startswith("mlflow.")
         },
+        trained_on=read_trained_on(dict(version.tags or {}), params),
     )
+
+
+def keep_network(client: MlflowClient, version: ModelVersion, bundle: ModelBundle) -> None:
+    """Store the ONNX network that loading exported with the registered model, so later loads
+    find it. A store that refuses (read-only, or a run-logged model) costs an export per load."""
+    source = version.source or ""
+    model_id = version.model_id or (
+        source.removeprefix("models:/") if source.startswith("models:/m-") else None
+    )
+    where = f"{version.name} v{version.version}"
+    if not model_id:
+        logger.warning("%s: its exported ONNX network cannot be stored (source %s)", where, source)
+        return
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            network = Path(tmp) / NETWORK
+            network.write_bytes(bundle.network.model)
+            client.log_model_artifact(model_id, str(network), f"artifacts/{BUNDLE_ARTIFACT}")
+    except (MlflowException, OSError) as exc:
+        logger.warning("%s: could not store its exported ONNX network: %s", where, exc)
+
+
+def trained_on_of(client: MlflowClient, name: str, ref: str) -> TrainedOn | None:
+    """What version or alias `ref` was trained on, without downloading the model."""
+    version = find_version(client, name, ref)
+    run = client.get_run(version.run_id) if version.run_id else None
+    return read_trained_on(dict(version.tags or {}), dict(run.data.params) if run else {})

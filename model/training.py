@@ -28,6 +28,7 @@ from model.predictor import Predictor
 from model.reports import Scored, baselines_for, report_metrics
 from model.windows import SPLITS, WindowSet
 from producers.sources import PriceData
+from schemas.messages import TrainedOn
 from schemas.metrics import MetricSet, TrainResult
 
 logger = logging.getLogger(__name__)
@@ -141,52 +142,112 @@ def _ranges(data: PriceData, prepared: Prepared) -> dict[str, dict[str, str]]:
 
 
 GATE_TOLERANCE = 0.002  # relative: 0.2% worse on one figure is within seed noise
+RULE = (
+    "rule: promote when neither figure is more than 0.2% worse and the two gains add up to "
+    "more than zero; a tie keeps the current model"
+)
+
+
+def trained_on(data: PriceData, prepared: Prepared) -> TrainedOn:
+    """The source kind, tickers and training target dates, recorded with the model."""
+    train_dates = prepared.splits["train"].target_date
+    return TrainedOn(
+        source_kind=data.kind,
+        tickers=list(data.frames),
+        start=train_dates.min().astype(date),
+        end=train_dates.max().astype(date),
+    )
+
+
+def target_alias(settings: Settings, lineage: TrainedOn) -> str:
+    """Models of synthetic prices go to their own alias, never to the champion."""
+    return settings.mlflow.synthetic_alias if lineage.synthetic else settings.mlflow.champion_alias
+
+
+def _gain(new: float, old: float) -> float:
+    return 1.0 - new / old if old else 0.0
 
 
 def decide_promotion(
-    settings: Settings, valid: WindowSet, new_valid: MetricSet, override: bool | None
-) -> tuple[bool, str]:
-    """Promote when forced, when there is no champion, or when the new model wins on `valid`.
+    settings: Settings,
+    valid: WindowSet,
+    new_valid: MetricSet,
+    override: bool | None,
+    lineage: TrainedOn,
+) -> tuple[str | None, str]:
+    """The alias the new model takes (None: none), and one line saying why.
+
+    Forced by --promote, it becomes the champion whatever it was trained on. Otherwise it
+    competes for its own alias (`synthetic` for synthetic prices): it takes it when there is
+    none, when the holder cannot score these windows, or when it wins on `valid`. A holder
+    trained on another source kind is never replaced without --promote.
 
     Winning weighs the distribution and the point alike: on the same validation windows,
-    neither its pinball loss nor its MASE may be more than 0.2% worse than the champion's,
-    and its relative gains on the two must add up to more than zero.
+    neither its pinball loss nor its MASE may be more than 0.2% worse than the holder's, and
+    its relative gains on the two must add up to more than zero.
     """
     if override is not None:
-        return override, "forced by --promote" if override else "kept out by --no-promote"
+        if override:
+            return settings.mlflow.champion_alias, "promoted: forced by --promote"
+        return None, "not promoted: kept out by --no-promote"
+    alias = target_alias(settings, lineage)
     try:
-        champion = Predictor.load(settings, settings.mlflow.champion_alias)
+        holder = Predictor.load(settings, alias)
     except LookupError:
-        return True, "no champion yet"
-    if champion.window != valid.closes.shape[1]:
-        return (
-            True,
-            f"champion v{champion.version} reads {champion.window}-close windows, "
-            "so it cannot score these",
+        return alias, f"promoted to {alias}: there was no {alias} yet"
+    held = holder.trained_on
+    if held is not None and held.source_kind != lineage.source_kind:
+        return None, (
+            f"not promoted: {alias} v{holder.version} was trained on {held.source_kind} prices "
+            f"and this model on {lineage.source_kind}; promote across source kinds with "
+            "--promote"
         )
-    old = report_metrics(forecast_windows(champion.forecaster, valid), {})[OVERALL]
-    pinball_gain = 1.0 - float(new_valid.pinball) / float(old.pinball)  # type: ignore[arg-type]
-    mase_gain = 1.0 - new_valid.mase / old.mase
-    verdict = (
-        f"validation pinball {new_valid.pinball:.6f} and MASE {new_valid.mase:.4f} vs champion "
-        f"v{champion.version}'s {old.pinball:.6f} and {old.mase:.4f} on the same {old.n} windows"
-    )
+    if holder.window != valid.closes.shape[1]:
+        return alias, (
+            f"promoted to {alias}: v{holder.version} reads {holder.window}-close windows, "
+            "so it cannot score these"
+        )
+    old = report_metrics(forecast_windows(holder.forecaster, valid), {})[OVERALL]
+    pinball_gain = _gain(float(new_valid.pinball), float(old.pinball))  # type: ignore[arg-type]
+    mase_gain = _gain(new_valid.mase, old.mase)
     wins = min(pinball_gain, mase_gain) >= -GATE_TOLERANCE and pinball_gain + mase_gain > 0.0
+    figures = (
+        f"validation pinball {new_valid.pinball:.6g} vs {old.pinball:.6g} "
+        f"({pinball_gain:+.2%} better), MASE {new_valid.mase:.6g} vs {old.mase:.6g} "
+        f"({mase_gain:+.2%} better), against {alias} v{holder.version} on the same "
+        f"{old.n} windows; {RULE}"
+    )
     if wins:
-        return True, f"beats the champion: {verdict}"
-    return False, f"does not beat the champion, which stays: {verdict}"
+        return alias, f"promoted to {alias}: {figures}"
+    return None, f"not promoted, {alias} v{holder.version} stays: {figures}"
 
 
 def register(
-    settings: Settings, run: ActiveRun, model_uri: str, promoted: bool, reason: str
+    settings: Settings,
+    run: ActiveRun,
+    model_uri: str,
+    alias: str | None,
+    reason: str,
+    lineage: TrainedOn,
 ) -> str:
-    """A new registered version; the champion alias moves to it when promoted."""
+    """A new registered version tagged with what it was trained on; `alias` moves to it.
+    A synthetic model forced to champion keeps the synthetic alias too."""
     name = settings.mlflow.model_name
-    version = registry.register(model_uri, name, run.info.run_id)
-    if promoted:
-        client = registry.connect(settings.mlflow)
-        registry.set_alias(client, name, settings.mlflow.champion_alias, version)
-    mlflow.set_tags({"promoted": registry.flag(promoted), "promotion_reason": reason})
+    version = registry.register(model_uri, name, run.info.run_id, lineage)
+    client = registry.connect(settings.mlflow)
+    aliases = {alias} if alias else set()
+    if alias and lineage.synthetic:
+        aliases.add(settings.mlflow.synthetic_alias)
+    for each in sorted(aliases):
+        registry.set_alias(client, name, each, version)
+    promoted = settings.mlflow.champion_alias in aliases
+    mlflow.set_tags(
+        {
+            "promoted": registry.flag(promoted),
+            "promotion_reason": reason,
+            **registry.trained_on_tags(lineage),
+        }
+    )
     logger.info("model %s v%s: %s", name, version, reason)
     return version
 
@@ -214,17 +275,20 @@ def train(
         )
         scores, scored = score(fitted.bundle, prepared, data, settings)
         model_uri = record(data, settings, prepared, fitted, scores, scored["test"])
-        promoted, reason = decide_promotion(
-            settings, prepared.splits["valid"], scores["valid"][OVERALL], promote
+        lineage = trained_on(data, prepared)
+        alias, reason = decide_promotion(
+            settings, prepared.splits["valid"], scores["valid"][OVERALL], promote, lineage
         )
-        version = register(settings, run, model_uri, promoted, reason)
+        version = register(settings, run, model_uri, alias, reason, lineage)
     ranges = _ranges(data, prepared)
     return TrainResult(
         run_id=run.info.run_id,
         model_name=settings.mlflow.model_name,
         model_version=version,
-        promoted=promoted,
+        promoted=alias == settings.mlflow.champion_alias,
+        alias=alias,
         promotion_reason=reason,
+        trained_on=lineage,
         epochs=fitted.epochs,
         best_val_loss=fitted.best_loss,
         train_seconds=fitted.seconds,

@@ -27,6 +27,7 @@ def ticks_in_order(
     `after` holds the last date already published per ticker; only later ones are kept.
     """
     after = after or {}
+    synthetic = source.partition(":")[0].strip().lower() == "synthetic"
     ticks = []
     for ticker, frame in frames.items():
         last = after.get(ticker)
@@ -40,6 +41,7 @@ def ticks_in_order(
                     date=day,
                     close=float(row.close),
                     source=source,
+                    synthetic=synthetic,
                     open=_number(row.open),
                     high=_number(row.high),
                     low=_number(row.low),

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, Strict, create_model
 
 from core.config import Hyperparameters
 from schemas.drift import DriftReport
-from schemas.messages import ForecastScore, RollingScores
+from schemas.messages import ForecastScore, RollingScores, TrainedOn
 from schemas.metrics import MetricSet
 
 # Strict: "1.5" (a string) is rejected, not converted; NaN and Infinity tokens are rejected.
@@ -71,6 +71,9 @@ class PredictResponse(BaseModel):
     drift_details: DriftReport
     model_name: str
     model_version: str
+    trained_on: TrainedOn | None = Field(
+        None, description="What the model saw in training: synthetic means invented prices."
+    )
 
 
 class BatchPredictRequest(BaseModel):
@@ -108,12 +111,18 @@ class TrainRequest(BaseModel):
         "TICKCAST_API__TRAIN_DATA_DIR (options as in the CLI: ?dayfirst=true&decimal=,&sep=;).",
     )
     tickers: list[str] = Field(default_factory=lambda: ["CMIG4.SA"], min_length=1, max_length=50)
-    start: dt.date | None = None
-    end: dt.date | None = None
-    valid_start: dt.date | None = None
-    test_start: dt.date | None = None
+    start: dt.date | None = Field(None, description="First date read (default: the earliest).")
+    end: dt.date | None = Field(None, description="Last date read (default: the latest).")
+    valid_start: dt.date | None = Field(
+        None,
+        description="First validation target date; with test_start, the dates split the data "
+        "and train_fraction and valid_fraction are not used. Give both or neither.",
+    )
+    test_start: dt.date | None = Field(None, description="First test target date.")
     hyperparameters: HyperparameterOverrides = Field(  # type: ignore[valid-type]
-        default_factory=HyperparameterOverrides
+        default_factory=HyperparameterOverrides,
+        description="Overrides of GET /config for this run; an unknown name is a 422 that "
+        "lists the accepted ones.",
     )
 
 
@@ -127,7 +136,8 @@ class TrainJob(BaseModel):
     max_epochs: int
     losses: dict[str, float] = Field(default_factory=dict)
     model_version: str | None = None
-    promoted: bool | None = None
+    promoted: bool | None = Field(None, description="Whether it became the champion.")
+    alias: str | None = Field(None, description="The alias it took: champion or synthetic.")
     promotion_reason: str | None = None
     metrics: dict[str, MetricSet] | None = None
     error: str | None = None
@@ -146,6 +156,9 @@ class ModelInfo(BaseModel):
     synthetic: bool
     ranges: dict[str, str] = Field(description="split -> first..last target date.")
     trained_at: dt.datetime | None
+    trained_on: TrainedOn | None = Field(
+        None, description="Source kind, tickers and dates of training; None for older models."
+    )
 
 
 class SampleData(BaseModel):

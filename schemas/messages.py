@@ -39,14 +39,40 @@ class PriceTick(Message):
     )
     volume: float | None = None
     source: str = Field(description="yahoo, csv:PATH or synthetic.")
+    synthetic: bool = Field(
+        False,
+        description="Invented prices (the synthetic source). The worker never mixes them with "
+        "real closes of the same ticker: a close of the other kind starts the ticker afresh.",
+    )
     produced_at: dt.datetime = Field(default_factory=utc_now)
+
+
+class TrainedOn(BaseModel):
+    """What a model saw in training: every forecast, report and model reply carries it."""
+
+    source_kind: str = Field(
+        description="yahoo, csv or synthetic; synthetic prices were invented, not observed."
+    )
+    tickers: list[str]
+    start: dt.date | None = Field(None, description="First training target date.")
+    end: dt.date | None = Field(None, description="Last training target date.")
+
+    @property
+    def synthetic(self) -> bool:
+        return self.source_kind == "synthetic"
+
+    def describe(self) -> str:
+        """One line for screens and reports: 'csv prices of CMIG4.SA, 2005-03-01..2021-06-30'."""
+        span = f", {self.start}..{self.end}" if self.start and self.end else ""
+        kind = "synthetic (invented)" if self.synthetic else self.source_kind
+        return f"{kind} prices of {', '.join(self.tickers)}{span}"
 
 
 class Forecast(Message):
     """A D+1 forecast, emitted on `forecasts` for every new close once the window is full.
 
-    Version 2 adds `id`, the quantiles, `volatility` and `interval_method`; version 1
-    messages still parse (with those empty).
+    Version 2 adds `id`, the quantiles, `volatility`, `interval_method`, `synthetic` and
+    `trained_on`; version 1 messages still parse (with those empty).
     """
 
     schema_version: Literal[1, 2] = 2
@@ -79,6 +105,12 @@ class Forecast(Message):
         None,
         description="split-conformal: calibrated on the validation split at training; aci: "
         "the stream's adaptive conformal inference, corrected online per ticker.",
+    )
+    synthetic: bool = Field(
+        False, description="Made from synthetic (invented) prices: not a forecast of a market."
+    )
+    trained_on: TrainedOn | None = Field(
+        None, description="What the model saw in training; None for models older than this."
     )
     produced_at: dt.datetime = Field(default_factory=utc_now)
 

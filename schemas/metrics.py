@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from schemas.messages import TrainedOn
+
 SCHEMA_VERSION = 1
 
 
@@ -55,8 +57,10 @@ class TrainResult(BaseModel):
     run_id: str
     model_name: str
     model_version: str
-    promoted: bool
-    promotion_reason: str
+    promoted: bool = Field(description="Whether it became the champion.")
+    alias: str | None = Field(None, description="The alias it took (champion, synthetic), if any.")
+    promotion_reason: str = Field(description="The figures compared, the rule and the decision.")
+    trained_on: TrainedOn | None = None
     epochs: int
     best_val_loss: float
     train_seconds: float
@@ -76,4 +80,5 @@ class EvaluationReport(BaseModel):
     start: str
     end: str
     interval_method: str = Field(description="How the scored intervals were calibrated.")
+    trained_on: TrainedOn | None = Field(None, description="What the scored model saw.")
     metrics: dict[str, MetricSet] = Field(description="ticker (and 'overall') -> metrics.")

@@ -228,7 +228,7 @@ def create_app(settings: Settings, forecaster: Forecaster) -> faust.App:
     async def follow_model_events() -> None:
         """Every worker reads every model event (no consumer group), to hot-swap the model."""
         try:
-            await events.follow(kafka, settings.mlflow.model_name, swap)
+            await events.follow(kafka, settings.mlflow.model_name, settings.mlflow.served, swap)
         except asyncio.CancelledError:
             raise
         except Exception as exc:

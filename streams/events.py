@@ -27,12 +27,21 @@ async def announce(kafka: KafkaSettings, event: ModelEvent) -> None:
         await producer.stop()
 
 
+def concerns(event: ModelEvent, model_name: str, served: str) -> bool:
+    """Whether a process serving `served` (an alias, or a pinned version number) of
+    `model_name` switches on this event: only when it moves the alias it serves, so a
+    synthetic model never replaces the champion, and a pinned version stays."""
+    return event.model_name == model_name and event.alias == served
+
+
 async def follow(
     kafka: KafkaSettings,
     model_name: str,
+    served: str,
     on_event: Callable[[ModelEvent], Awaitable[None]],
 ) -> None:
-    """Call `on_event` for each new event about `model_name`; every reader sees every event."""
+    """Call `on_event` for each new event that `concerns` this reader; every reader sees every
+    event."""
     consumer = bus.consumer(kafka, kafka.topics["model_events"])
     await consumer.start()
     try:
@@ -42,7 +51,15 @@ async def follow(
             except ValidationError as exc:
                 logger.warning("ignoring a malformed model event: %s", exc)
                 continue
-            if event.model_name == model_name:
+            if concerns(event, model_name, served):
                 await on_event(event)
+            else:
+                logger.info(
+                    "model event for %s v%s (%s) left aside: this process serves %s",
+                    event.model_name,
+                    event.model_version,
+                    event.alias,
+                    served,
+                )
     finally:
         await consumer.stop()

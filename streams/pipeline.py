@@ -170,6 +170,10 @@ def process_batch(
             position = (message.partition, message.offset)  # applied, whatever comes of it
             states[tick.ticker] = replace(state, position=position)
             check(tick, rules)
+            if state.synthetic != tick.synthetic and len(state.window):
+                kinds = ("synthetic", "real") if tick.synthetic else ("real", "synthetic")
+                logger.info("%s: a %s close after %s ones starts afresh", tick.ticker, *kinds)
+            state = state.for_kind(tick.synthetic)  # only a close that passed its checks
             window, outcome = apply_close(state.window, tick.date, tick.close, capacity, _bar(tick))
         except Exception as exc:
             result.dead_letters.append(dead_letter(message, _failure(exc)))

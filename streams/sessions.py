@@ -17,7 +17,7 @@ from core.config import PerformanceSettings
 from model.forecaster import Forecaster, Prediction
 from model.intervals import aci_step
 from schemas.messages import DriftAlert, Forecast, PriceTick
-from streams.alerts import DriftState, step
+from streams.alerts import DriftState, data_alert, step
 from streams.scoring import ROLLING, alert_id, assess, forecast_id, make_score, verdicts
 from streams.state import Calibrated, Outstanding, TickerState
 
@@ -105,7 +105,9 @@ def forecast_message(
     calibration = state.calibration.for_model(forecaster.version, forecaster.coverages)
     if scoring:
         prediction = forecaster.at_coverages(prediction, calibration.coverages)
-    identity = forecast_id(prediction.ticker, prediction.as_of, forecaster.name, forecaster.version)
+    # Synthetic and real forecasts of one ticker and day are different forecasts.
+    whose = f"{prediction.ticker}|synthetic" if state.synthetic else prediction.ticker
+    identity = forecast_id(whose, prediction.as_of, forecaster.name, forecaster.version)
     result.forecasts.append(
         Forecast(
             id=identity,
@@ -122,11 +124,13 @@ def forecast_message(
             return_quantiles=prediction.return_quantiles,
             volatility=prediction.volatility,
             interval_method=prediction.interval_method,
+            synthetic=state.synthetic,
+            trained_on=forecaster.trained_on,
         )
     )
     thresholds = forecaster.drift
-    drift, change = step(
-        state.drift, prediction.drift.drift, thresholds.enter_after, thresholds.recover_after
+    drift, change, quoted = data_alert(
+        state.drift, prediction.drift, thresholds.enter_after, thresholds.recover_after
     )
     if change:
         result.alerts.append(
@@ -137,7 +141,7 @@ def forecast_message(
                 ticker=prediction.ticker,
                 as_of=prediction.as_of,
                 state=change,
-                statistics=prediction.drift.statistics,
+                statistics=quoted,  # a recovery quotes what recovered
                 model_name=forecaster.name,
                 model_version=forecaster.version,
             )

@@ -128,6 +128,15 @@ class TickerState:
     skill: DriftState = field(default_factory=DriftState)
     coverage: DriftState = field(default_factory=DriftState)
     position: tuple[int, int] | None = None  # (partition, offset) of the last message applied
+    synthetic: bool = False  # the kind of prices it holds: real and synthetic never mix
+
+    def for_kind(self, synthetic: bool) -> TickerState:
+        """This state for a close of that kind; for the other kind, a fresh start (keeping only
+        the position), so that synthetic closes never enter a real window, nor real ones a
+        synthetic window, and a real replay after a synthetic one is not taken as stale."""
+        if synthetic == self.synthetic:
+            return self
+        return TickerState(position=self.position, synthetic=synthetic)
 
     def seen(self, partition: int, offset: int) -> bool:
         """Whether this message was applied already: Kafka redelivers after a crash, from the
@@ -151,6 +160,7 @@ class TickerState:
             "skill": self.skill.to_json(),
             "coverage": self.coverage.to_json(),
             "position": list(self.position) if self.position else None,
+            "synthetic": self.synthetic,
         }
 
     @classmethod
@@ -174,6 +184,7 @@ class TickerState:
             skill=DriftState.from_json(data.get("skill")),
             coverage=DriftState.from_json(data.get("coverage")),
             position=tuple(data["position"]) if data.get("position") else None,  # type: ignore[arg-type]
+            synthetic=bool(data.get("synthetic", False)),
         )
 
 

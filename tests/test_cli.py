@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from datetime import date
 
 import pytest
 from typer.testing import CliRunner
 
 from core.config import get_settings
+from producers.calendar import next_trading_day
 from tickcast.cli import app
 
 runner = CliRunner()
@@ -54,7 +59,9 @@ def test_train_json_prints_one_object_with_every_metric() -> None:
     result = runner.invoke(app, [*TRAIN, "--json"])
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)  # nothing but the JSON on stdout
-    assert payload["model_version"] == "1" and payload["promoted"] is True
+    assert payload["model_version"] == "1" and payload["alias"] == "synthetic"
+    assert payload["promoted"] is False, "synthetic prices never make a champion by themselves"
+    assert payload["trained_on"]["source_kind"] == "synthetic"
     assert payload["run_id"] and payload["synthetic"] is True
     for scope in ("AAA", "overall"):
         metrics = payload["metrics"][scope]
@@ -202,3 +209,82 @@ def test_train_evaluate_and_backtest_share_one_json_layout(tmp_path) -> None:
     points = json.loads(evaluated.stdout)["metrics"]["AAA"]
     assert report["metrics"]["AAA"]["n"] == points["n"]
     assert report["metrics"]["AAA"]["mase"] == pytest.approx(points["mase"], rel=1e-12)
+
+
+def test_evaluate_warns_when_it_scores_the_models_training_days() -> None:
+    trained = runner.invoke(app, [*TRAIN, "--json"])
+    assert trained.exit_code == 0, trained.output
+    seen = json.loads(trained.stdout)["trained_on"]
+    args = [
+        "evaluate",
+        "--source",
+        "synthetic",
+        "--tickers",
+        "AAA,BBB",
+        "--end",
+        "2020-03-31",
+        "--model",
+        "1",
+    ]
+    result = runner.invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    json.loads(result.stdout)  # the warning stays off stdout
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    # every day AAA trained on is scored here; BBB was never seen, so it is not named
+    assert warnings == [
+        f"warning: AAA scored on {seen['start']}..{seen['end']}, days the model trained on; "
+        f"pass --start {next_trading_day(date.fromisoformat(seen['end']))} to score only days "
+        "it never saw"
+    ]
+    unseen = warnings[0].split("--start ")[1].split()[0]
+    after = runner.invoke(app, [*args, "--start", unseen])
+    assert after.exit_code == 0, after.output
+    assert "warning:" not in after.stderr
+
+
+def test_a_range_outside_the_data_fails_before_any_model_loads(tmp_path) -> None:
+    """No model exists: each command names the data's dates, not the missing model, and
+    neither torch nor MLflow is imported for it (a fresh interpreter shows it)."""
+    folder = tmp_path / "prices"
+    folder.mkdir()
+    (folder / "AAA.csv").write_text("Date,Close\n2024-01-02,10\n2024-01-03,11\n")
+    source = ["--source", f"csv:{folder}", "--tickers", "AAA"]
+    commands = [
+        ["train", *source, "--start", "2030-01-01"],
+        ["evaluate", *source, "--start", "2030-01-01", "--end", "2030-12-31"],
+        ["backtest", *source, "--start", "2030-01-01", "--end", "2030-12-31"],
+    ]
+    script = (
+        "import json, sys\n"
+        "from typer.testing import CliRunner\n"
+        "from tickcast.cli import app\n"
+        "runs = [CliRunner().invoke(app, args) for args in json.loads(sys.argv[1])]\n"
+        "print(json.dumps({'codes': [r.exit_code for r in runs],\n"
+        "    'errors': [r.stderr.strip() for r in runs],\n"
+        "    'heavy': [m for m in ('torch', 'mlflow', 'lightning') if m in sys.modules]}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, json.dumps(commands)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "TICKCAST_DATA__DIR": str(tmp_path / "state")},
+    )
+    outcome = json.loads(done.stdout)
+    assert outcome["codes"] == [1, 1, 1]
+    assert outcome["errors"] == [
+        "error: no AAA closes from 2030-01-01 on; the data covers 2024-01-02..2024-01-03",
+        "error: no AAA closes between 2030-01-01 and 2030-12-31; the data covers "
+        "2024-01-02..2024-01-03",
+        "error: no AAA closes between 2030-01-01 and 2030-12-31; the data covers "
+        "2024-01-02..2024-01-03",
+    ]
+    assert outcome["heavy"] == []
+
+
+def test_a_csv_of_another_ticker_is_refused(tmp_path) -> None:
+    path = tmp_path / "PETR4.SA.csv"
+    path.write_text("Date,Close\n2024-01-02,10\n2024-01-03,11\n")
+    result = runner.invoke(app, ["data", "--source", f"csv:{path}", "--tickers", "CMIG4.SA"])
+    assert result.exit_code == 1
+    assert "its file name says it holds PETR4.SA, not CMIG4.SA" in result.stderr

@@ -57,7 +57,7 @@ COMMANDS = {
     "produce": ["produce", "--source", "synthetic", "--tickers", "AAA"],
     "worker": ["worker"],
     "tail": ["tail", "forecasts"],
-    "up": ["up", "--source", "synthetic", "--tickers", "AAA"],
+    "up": ["up", "--source", "synthetic", "--tickers", "AAA", "--api-port", "0"],
 }
 
 

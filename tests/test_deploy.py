@@ -1,7 +1,8 @@
-"""Dockerfile and docker-compose.yml, checked without a Docker engine.
+"""Makefile, Dockerfile and docker-compose.yml, checked without a Docker engine.
 
 The compose file is read as YAML; every command it runs is parsed by the real `tickcast` CLI and
 every variable it sets by the real Settings, so renaming an option or a setting breaks here.
+The Makefile is asked by `make -n` what each target would install on a clean clone.
 """
 
 from __future__ import annotations
@@ -28,7 +29,11 @@ from tickcast.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "docker-compose.yml"
+COMPOSE_ENV = ROOT / ".env"
 DOCKERFILE = ROOT / "Dockerfile"
+MAKEFILE = ROOT / "Makefile"
+#: The top-level keys docker-compose 1.29 accepts, besides extension fields (x-...).
+COMPOSE_1_KEYS = {"version", "services", "volumes", "networks", "secrets", "configs"}
 TICKCAST_SERVICES = ("trainer", "worker", "producer", "api")
 PLAIN_ENV = {"MLFLOW_TRACKING_URI", "KAFKA_BOOTSTRAP_SERVERS"}
 
@@ -120,6 +125,24 @@ def test_compose_parses_and_shares_one_tickcast_block() -> None:
             assert env_of(service).get(var) == value, f"{name} lost {var} from x-tickcast"
     api = compose["services"]["api"]
     assert api["command"] == ["api"] and "8000:8000" in api["ports"]
+
+
+def test_compose_top_level_is_one_that_docker_compose_1_accepts() -> None:
+    """docker-compose 1.29 rejects a top-level `name:` (measured: "'name' does not match any of
+    the regexes: '^x-'"); docker compose v2 calls `version:` obsolete."""
+    keys = set(load_compose())
+    unknown = {key for key in keys - COMPOSE_1_KEYS if not key.startswith("x-")}
+    assert not unknown, f"docker-compose 1.x rejects top-level {sorted(unknown)}"
+    assert "version" not in keys
+
+
+def test_the_project_name_comes_from_the_env_file_beside_the_compose_file() -> None:
+    """Both docker compose v2 and docker-compose 1.x read .env from the project folder."""
+    assert COMPOSE_ENV.parent == COMPOSE.parent
+    lines = [line for line in COMPOSE_ENV.read_text().splitlines() if line.strip()]
+    variables = dict(line.split("=", 1) for line in lines if not line.startswith("#"))
+    assert variables == {"COMPOSE_PROJECT_NAME": "tickcast"}, "no secrets in a committed file"
+    assert ".env" in (ROOT / ".dockerignore").read_text().splitlines(), "keep .env out of images"
 
 
 def test_kafka_is_apache_kafka_in_kraft_mode_with_enough_partitions() -> None:
@@ -242,9 +265,14 @@ def test_start_order() -> None:
 
 
 @pytest.mark.slow
-def test_trainer_trains_only_when_there_is_no_champion() -> None:
-    command = words(services()["trainer"]["command"])
+def test_trainer_trains_only_when_there_is_no_champion(monkeypatch: pytest.MonkeyPatch) -> None:
+    trainer = services()["trainer"]
+    command = words(trainer["command"])
     assert "--if-no-champion" in command
+    # Its synthetic model takes the `synthetic` alias, which the services serve.
+    serve = trainer["environment"]["TICKCAST_MLFLOW__SERVE"]
+    assert serve == "synthetic" and "synthetic" in command
+    monkeypatch.setenv("TICKCAST_MLFLOW__SERVE", serve)
     tiny = [
         "--start",
         "2018-01-02",
@@ -260,7 +288,40 @@ def test_trainer_trains_only_when_there_is_no_champion() -> None:
     assert "v1" in first.output and "not training" not in first.output
     second = CliRunner().invoke(app, [*command, *tiny])
     assert second.exit_code == 0, second.output
-    assert "champion v1 exists; not training" in second.output
+    assert "synthetic v1 exists; not training" in second.output
+
+
+# --- Makefile ----------------------------------------------------------------------------------
+
+
+def pip_installs(target: str, venv: Path) -> list[str]:
+    """The `pip install` commands `make TARGET` would run with no venv yet, as on a clean clone
+    (`make -n` prints the commands and runs none)."""
+    make = shutil.which("make")
+    if not make:
+        pytest.skip("make is not installed")
+    result = subprocess.run(
+        [make, "-n", "-f", str(MAKEFILE), target, f"VENV={venv}"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    return [line for line in result.stdout.splitlines() if "/pip install" in line]
+
+
+def test_up_installs_the_runtime_dependencies_only(tmp_path: Path) -> None:
+    installs = pip_installs("up", tmp_path / "venv")
+    assert installs[0].endswith('pip install "torch==2.13.0"'), "torch first: else the CUDA build"
+    assert installs[1].endswith("pip install -e ."), installs
+    assert not [line for line in installs if "[dev]" in line], installs
+
+
+@pytest.mark.parametrize("target", ["test", "lint", "format"])
+def test_test_and_lint_add_the_dev_extras_after_torch(target: str, tmp_path: Path) -> None:
+    installs = pip_installs(target, tmp_path / "venv")
+    assert installs[0].endswith('pip install "torch==2.13.0"'), installs
+    assert installs[-1].endswith('pip install -e ".[dev]"'), installs
 
 
 # --- Dockerfile --------------------------------------------------------------------------------
@@ -334,7 +395,7 @@ def test_dockerignore_keeps_local_state_out_of_the_build() -> None:
 # --- with a Docker engine only -----------------------------------------------------------------
 
 
-def test_docker_compose_config_is_valid() -> None:
+def test_docker_compose_config_is_valid(tmp_path: Path) -> None:
     docker = shutil.which("docker")
     if not docker or subprocess.run([docker, "info"], capture_output=True).returncode != 0:
         pytest.skip(
@@ -343,9 +404,25 @@ def test_docker_compose_config_is_valid() -> None:
     if subprocess.run([docker, "compose", "version"], capture_output=True).returncode != 0:
         pytest.skip("the docker compose plugin is not installed")
     result = subprocess.run(
-        [docker, "compose", "-f", str(COMPOSE), "config", "-q"],
+        [docker, "compose", "-f", str(COMPOSE), "config"],
         capture_output=True,
         text=True,
-        cwd=ROOT,
+        cwd=tmp_path,  # the project name comes from .env beside the file, not from here
+    )
+    assert result.returncode == 0, result.stderr
+    assert yaml.safe_load(result.stdout)["name"] == "tickcast"
+
+
+def test_docker_compose_1_config_is_valid(tmp_path: Path) -> None:
+    """The standalone `docker-compose` (1.29 is Python: `pip install docker-compose==1.29.2`
+    in a venv of its own); `config` needs no engine."""
+    standalone = shutil.which("docker-compose")
+    if not standalone:
+        pytest.skip("docker-compose is not on PATH: the top-level keys are checked above")
+    result = subprocess.run(
+        [standalone, "-f", str(COMPOSE), "config", "-q"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr

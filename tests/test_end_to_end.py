@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from streams.broker import free_port
+from tests.utils.browser import browse, chromium
 
 pytestmark = pytest.mark.broker
 
@@ -50,41 +50,6 @@ def alive(pid: int) -> bool:
 
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-
-
-def chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-def browse(url: str, screenshot: Path) -> str:
-    """Headless Chromium: save a screenshot and return the DOM after the page's scripts ran."""
-    flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={screenshot.parent / 'chromium-profile'}",
-        "--window-size=1200,900",
-        "--timeout=5000",  # the SSE stream never ends, so stop after 5 s
-    ]
-    subprocess.run(
-        [chromium(), *flags, f"--screenshot={screenshot}", url],
-        capture_output=True,
-        timeout=90,
-        check=False,
-    )
-    dom = subprocess.run(
-        [chromium(), *flags, "--dump-dom", url],
-        capture_output=True,
-        timeout=90,
-        check=False,
-        text=True,
-    )
-    return dom.stdout
 
 
 @dataclass
@@ -137,9 +102,12 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
 
 def test_up_shows_forecasts_on_screen_and_through_the_api(up: Up) -> None:
     text = up.text()
-    assert "embedded broker (Tansu)" in text and "no champion yet: training one" in text
+    assert "broker     embedded (Tansu, memory only) on 127.0.0.1:" in text
+    assert "no synthetic model yet: training one on AAA (synthetic prices)" in text
+    assert "SYNTHETIC prices: invented, not a market" in text
     assert FORECAST_LINE.search(text), text[-2000:]
-    assert "API token for this run (shown once)" in text
+    assert re.search(r"^\d{4}-\d{2}-\d{2} AAA .* \[synthetic\]$", text, re.M), text[-2000:]
+    assert "this run's API token" in text
     assert len(up.children) >= 3  # the broker, the worker and the API
     forecast = get_json(f"{up.base}/forecasts/AAA/latest")
     assert forecast["ticker"] == "AAA" and forecast["predicted_close"] > 0
@@ -156,7 +124,7 @@ def test_the_dashboard_renders_in_chromium(up: Up) -> None:
     get_json(f"{up.base}/forecasts/AAA/latest")
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "dashboard.png"
-    dom = browse(f"{up.base}/dashboard", shot)
+    dom = browse(f"{up.base}/dashboard", shot, "--timeout=5000")  # the SSE stream never ends
     assert 'id="card-AAA"' in dom, dom[-1500:]
     assert shot.exists() and shot.stat().st_size > 10_000
 

@@ -54,7 +54,7 @@ def replayed(broker, tmp_path_factory: pytest.TempPathFactory) -> Replayed:
     root = tmp_path_factory.mktemp("window90")
     trained = make_settings(root, window=WINDOW)
     history = load_prices("synthetic", ["AAA"], trained.data, date(2018, 1, 2), date(2019, 12, 31))
-    assert train(history, trained, progress=False).promoted
+    assert train(history, trained, progress=False, promote=True).promoted  # forced: synthetic
     frame = load_prices("synthetic", ["AAA"], trained.data, date(2020, 1, 2), date(2020, 12, 30))
     ticks = ticks_in_order({"AAA": frame.frames["AAA"].iloc[:CLOSES]}, "synthetic")
     bus = open_bus(broker, root)

@@ -6,11 +6,13 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
 
 from api.deps import StateDep
+from api.state import ServiceState
 from schemas.messages import Forecast
 
 router = APIRouter(tags=["dashboard"])
@@ -19,13 +21,33 @@ PAGE = Path(__file__).resolve().parents[1] / "static" / "dashboard.html"
 KEEPALIVE_S = 15.0
 
 
+def _served(state: ServiceState) -> dict[str, Any] | None:
+    """The model this API serves and what it was trained on, for the page's header."""
+    predictor = state.predictor
+    if predictor is None:
+        return None
+    trained_on = predictor.trained_on
+    return {
+        "name": predictor.name,
+        "version": predictor.version,
+        "trained_on": trained_on.model_dump(mode="json") if trained_on else None,
+    }
+
+
 @router.get("/dashboard", response_class=HTMLResponse, include_in_schema=False)
 async def read_dashboard(state: StateDep) -> HTMLResponse:
-    """The page, with recent history embedded so it renders before any live event."""
+    """The page, with recent closes, forecasts, scores and the served model embedded so it
+    renders before any live event."""
     history = {t: [f.model_dump(mode="json") for f in items] for t, items in state.history.items()}
     scores = {t: items[-1].model_dump(mode="json") for t, items in state.scores.items() if items}
+    closes = {t: [[day, close] for day, close, *_ in rows] for t, rows in state.closes.items()}
     page = PAGE.read_text()
-    for marker, data in (("/*HISTORY*/{}", history), ("/*SCORES*/{}", scores)):
+    for marker, data in (
+        ("/*HISTORY*/{}", history),
+        ("/*SCORES*/{}", scores),
+        ("/*CLOSES*/{}", closes),
+        ("/*MODEL*/null", _served(state)),
+    ):
         page = page.replace(marker, json.dumps(data).replace("</", "<\\/"))  # keep <script>
     return HTMLResponse(page)
 

@@ -33,6 +33,7 @@ async def read_model_info(predictor: PredictorDep) -> ModelInfo:
         synthetic=read_flag(params.get("synthetic")),
         ranges=ranges,
         trained_at=predictor.trained_at,
+        trained_on=predictor.trained_on,
     )
 
 

@@ -71,6 +71,7 @@ def _answer(p: Prediction, forecaster: Forecaster) -> PredictResponse:
         drift_details=p.drift,
         model_name=forecaster.name,
         model_version=forecaster.version,
+        trained_on=forecaster.trained_on,
     )
 
 

@@ -13,10 +13,16 @@ import pandas as pd
 
 from core.config import DataSettings
 from producers.errors import SourceError
-from producers.sources.csv_files import read_csv_bars, resolve_csv_files
+from producers.sources.csv_files import file_ticker, read_csv_bars, resolve_csv_files
 from producers.sources.csv_format import CsvFormat, csv_format, parse_options
 from producers.sources.synthetic import SyntheticSpec, synthetic_bars
-from producers.sources.validate import nothing_left, validate_bars
+from producers.sources.validate import (
+    NoClosesInRange,
+    covered,
+    no_closes,
+    nothing_left,
+    validate_bars,
+)
 from producers.sources.yahoo import yahoo_bars
 from schemas.prices import LoadReport
 
@@ -62,13 +68,12 @@ def parse_source(spec: str) -> SourceSpec:
 
 def _raw_bars(
     kind: str,
-    path: Path | None,
     ticker: str,
     start: date | None,
     end: date | None,
     settings: DataSettings,
     csv_file: Path | None,
-    named: bool,
+    asked: str | None,
     fmt: CsvFormat,
 ) -> tuple[pd.DataFrame, str, str]:
     """Raw bars, their origin, and the ticker (a lone CSV file may name its own)."""
@@ -90,12 +95,17 @@ def _raw_bars(
         )
         return bars, origin, ticker
     assert csv_file is not None
-    bars, embedded = read_csv_bars(csv_file, settings.close_column, fmt)
-    if embedded and embedded != ticker and path is not None and path.is_file():
-        if named:
-            raise SourceError(f"{csv_file}: holds {embedded}, not {ticker}")
-        ticker = embedded
-    return bars, str(csv_file), ticker
+    bars, inside = read_csv_bars(csv_file, settings.close_column, fmt)
+    return bars, str(csv_file), file_ticker(csv_file, inside, asked)
+
+
+def _range_hint(kind: str, end: date | None) -> str:
+    """What else to try when a range holds no closes; synthetic prices reach any end given."""
+    if kind == "synthetic" and end is None:
+        return (
+            "; synthetic prices run to the end date asked for, else to TICKCAST_DATA__SYNTHETIC_END"
+        )
+    return ""
 
 
 def load_prices(
@@ -105,7 +115,11 @@ def load_prices(
     start: date | None = None,
     end: date | None = None,
 ) -> PriceData:
-    """Load and validate bars for each ticker in [start, end] (inclusive, None = open)."""
+    """Load and validate bars for each ticker in [start, end] (inclusive, None = open).
+
+    A ticker with no close in the range is refused (NoClosesInRange), naming the dates its
+    source has, as is a CSV file whose name or content says it holds another ticker.
+    """
     source = parse_source(spec)
     kind, path = source.kind, source.path
     fmt = csv_format(settings, source.options)
@@ -115,15 +129,20 @@ def load_prices(
         raise SourceError(f"source {kind} needs at least one ticker")
     files = resolve_csv_files(path, tickers) if kind == "csv" and path else {}
     names = list(files) if kind == "csv" else tickers
+    lone_file = path is not None and path.is_file()
     frames: dict[str, pd.DataFrame] = {}
     reports: dict[str, LoadReport] = {}
     for name in names:
+        asked = name if tickers or not lone_file else None  # a lone file may name its own
         bars, origin, ticker = _raw_bars(
-            kind, path, name, start, end, settings, files.get(name), bool(tickers), fmt
+            kind, name, start, end, settings, files.get(name), asked, fmt
         )
         checked = validate_bars(bars, start=start, end=end, drop_filler=settings.drop_filler_rows)
         frame = checked.frame
-        if frame.empty and checked.rows_in and not checked.out_of_range:  # not an empty range
+        if checked.range_is_empty:
+            covers = covered(bars, settings.drop_filler_rows)
+            raise NoClosesInRange(no_closes(ticker, start, end, covers) + _range_hint(kind, end))
+        if frame.empty:
             raise SourceError(f"{origin}: {nothing_left(checked.dropped)}")
         frame.attrs.update(ticker=ticker, source=kind)
         report = LoadReport(
@@ -134,9 +153,26 @@ def load_prices(
             rows_in=checked.rows_in,
             rows_out=len(frame),
             dropped=checked.dropped,
-            first_date=frame["date"].iloc[0].date().isoformat() if len(frame) else None,
-            last_date=frame["date"].iloc[-1].date().isoformat() if len(frame) else None,
+            first_date=frame["date"].iloc[0].date().isoformat(),
+            last_date=frame["date"].iloc[-1].date().isoformat(),
         )
         logger.info("%s", report.summary())
         frames[ticker], reports[ticker] = frame, report
     return PriceData(source=spec, kind=kind, frames=frames, reports=reports)
+
+
+def check_range(
+    spec: str,
+    tickers: list[str],
+    settings: DataSettings,
+    start: date | None = None,
+    end: date | None = None,
+) -> None:
+    """Fail now, before a model loads, when the prices cannot be had for [start, end].
+
+    Commands that load a model first (it says how much history to read) call this so that a
+    range outside the data, or a wrong file, fails in a second. Offline sources are read
+    (cheap); Yahoo is left to the load itself, which asks it once and names the range.
+    """
+    if parse_source(spec).kind != "yahoo":
+        load_prices(spec, tickers, settings, start, end)

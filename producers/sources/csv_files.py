@@ -21,6 +21,12 @@ logger = logging.getLogger(__name__)
 CloseChoice = Literal["auto", "close", "adj_close"]
 
 _DATE_NAMES = ("date", "datetime", "timestamp", "time")
+_TICKER_NAMES = ("ticker", "symbol")
+
+#: A file name that names a ticker as exchanges write them: PETR4.SA, AAPL, ^BVSP, BRL=X.
+#: Lower-case names (prices, cmig4-download) are taken as plain file names.
+_TICKER_LIKE = re.compile(r"\^?[A-Z0-9]+(?:[.=-][A-Z0-9]+)*")
+_TICKER_MAX = 16
 
 
 def _canonical(name: str) -> str:
@@ -55,6 +61,21 @@ def _split_yfinance_header(
     tickers = {t.strip() for t in rows[1][1:] if t.strip()}
     ticker = tickers.pop() if len(tickers) == 1 else None
     return ["Date", *rows[0][1:]], ticker, lines[3:]
+
+
+def _column_ticker(path: Path, raw: pd.DataFrame, names: list[str]) -> str | None:
+    """The one ticker a `ticker` or `symbol` column names; a file of several is refused."""
+    column = next((n for n in names if n in _TICKER_NAMES), None)
+    if column is None:
+        return None
+    values = list(dict.fromkeys(v.strip() for v in raw[column].dropna() if v.strip()))
+    if len(values) > 1:
+        shown = ", ".join(values[:5]) + (", ..." if len(values) > 5 else "")
+        raise SourceError(
+            f"{path}: the {column} column names {len(values)} tickers ({shown}); "
+            "give one file per ticker"
+        )
+    return values[0] if values else None
 
 
 def _read_cells(path: Path, body: list[str], names: list[str], fmt: CsvFormat) -> pd.DataFrame:
@@ -92,7 +113,8 @@ def _read_cells(path: Path, body: list[str], names: list[str], fmt: CsvFormat) -
 def read_csv_bars(
     path: Path, close_column: CloseChoice = "auto", fmt: CsvFormat | None = None
 ) -> tuple[pd.DataFrame, str | None]:
-    """Bars (date, open, high, low, close, volume) parsed as `fmt` says, and the embedded ticker.
+    """Bars (date, open, high, low, close, volume) parsed as `fmt` says, and the ticker the
+    file names inside (yfinance's header, or a `ticker`/`symbol` column), if any.
 
     The close is `Adj Close` when the file has one and `close_column` is auto or adj_close.
     Raises SourceError naming the file when it cannot be parsed, or when its dates or
@@ -117,6 +139,10 @@ def read_csv_bars(
     else:
         raise SourceError(f"{path}: no Close or Adj Close column in header {header}")
     raw = _read_cells(path, body, names, fmt)
+    in_column = _column_ticker(path, raw, names)
+    if ticker and in_column and in_column != ticker:
+        raise SourceError(f"{path}: the header names {ticker} but the ticker column {in_column}")
+    ticker = ticker or in_column
     numbers: dict[str, pd.Series] = {}
     for column in dict.fromkeys((close_col, "close", "open", "high", "low", "volume")):
         if column not in names:
@@ -148,6 +174,33 @@ def adjust_bars(bars: pd.DataFrame, raw_close: pd.Series) -> pd.DataFrame:
 def ticker_from_filename(path: Path) -> str:
     """`CMIG4.SA.csv` -> `CMIG4.SA`."""
     return path.name.removesuffix(".csv").removesuffix(".CSV")
+
+
+def looks_like_ticker(name: str) -> bool:
+    """Whether a file name reads as a ticker (PETR4.SA), not a plain name (prices)."""
+    return len(name) <= _TICKER_MAX and _TICKER_LIKE.fullmatch(name) is not None
+
+
+def file_ticker(path: Path, inside: str | None, asked: str | None) -> str:
+    """The ticker a CSV file's prices are labelled with: the one asked for, else the one the
+    file names inside, else its file name.
+
+    Refused when the file says it holds another: the ticker it names inside, or a
+    ticker-like file name (PETR4.SA.csv asked for as CMIG4.SA). A plain file name
+    (prices.csv) says nothing, and labels the prices when nothing else does.
+    """
+    stem = ticker_from_filename(path)
+    label = asked or inside or stem
+    named = stem if looks_like_ticker(stem) else None
+    if label == stem and not named:
+        return label
+    for where, other in (("its ticker column or header", inside), ("its file name", named)):
+        if other and other.upper() != label.upper():
+            raise SourceError(
+                f"{path}: {where} says it holds {other}, not {label}; ask for {other}, or "
+                f"give the file of {label}"
+            )
+    return label
 
 
 def resolve_csv_files(location: Path, tickers: list[str]) -> dict[str, Path]:

@@ -9,6 +9,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
+from producers.errors import SourceError
 from schemas.prices import PRICE_COLUMNS
 
 logger = logging.getLogger(__name__)
@@ -27,12 +28,23 @@ _HINTS = {
 }
 
 
+class NoClosesInRange(SourceError):
+    """A date range in which a source has no closes of a ticker; the message names the
+    dates it does have."""
+
+
 @dataclass
 class Validated:
     frame: pd.DataFrame
     rows_in: int
     dropped: dict[str, int] = field(default_factory=dict)
     out_of_range: int = 0  # dated rows outside [start, end], left out of rows_in
+
+    @property
+    def range_is_empty(self) -> bool:
+        """No dated row fell in [start, end]: the range, not bad rows, left the frame empty."""
+        dated_in_range = self.rows_in - self.dropped.get(INVALID_DATE, 0)
+        return self.frame.empty and not dated_in_range and (self.out_of_range or not self.rows_in)
 
 
 def _drop(
@@ -59,6 +71,25 @@ def nothing_left(dropped: dict[str, int]) -> str:
     counts = ", ".join(f"{n} {reason}" for reason, n in dropped.items())
     hints = "; ".join(_HINTS[reason] for reason in dropped if reason in _HINTS)
     return f"every row was dropped ({counts})" + (f"; {hints}" if hints else "")
+
+
+def no_closes(ticker: str, start: date | None, end: date | None, covers: str | None) -> str:
+    """Why [start, end] gave nothing, with the dates the source has: for the error."""
+    if start and end:
+        when = f"between {start} and {end}"
+    else:
+        when = f"from {start} on" if start else f"up to {end}" if end else "at all"
+    return f"no {ticker} closes {when}; " + (
+        f"the data covers {covers}" if covers else "the source gave none"
+    )
+
+
+def covered(raw: pd.DataFrame, drop_filler: bool = True) -> str | None:
+    """'first..last' of the valid closes in `raw`, whatever the range asked; None if none."""
+    frame = validate_bars(raw, drop_filler=drop_filler).frame
+    if frame.empty:
+        return None
+    return f"{frame['date'].iloc[0].date()}..{frame['date'].iloc[-1].date()}"
 
 
 def validate_bars(

@@ -44,7 +44,8 @@ def train_tiny_champion(root: Path) -> Settings:
         data = load_prices(
             "synthetic", ["AAA"], settings.data, date(2018, 1, 2), date(2019, 12, 31)
         )
-        result = train(data, settings, progress=False)
+        # Synthetic prices never make a champion by themselves: this one is forced.
+        result = train(data, settings, progress=False, promote=True)
     assert (result.model_version, result.promoted) == ("1", True)
     return settings
 
@@ -61,11 +62,16 @@ def champion_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def settings_for(champion_root: Path, tmp_path: Path) -> Callable[..., Settings]:
     """Settings on the shared champion store (or an empty one), with the token by default."""
 
-    def build(*, token: str | None = TOKEN, empty: bool = False, **api: object) -> Settings:
+    def build(
+        *, token: str | None = TOKEN, empty: bool = False, serve: str = "", **api: object
+    ) -> Settings:
         root = tmp_path / f"empty-{len(list(tmp_path.glob('empty-*')))}" if empty else champion_root
         settings = make_settings(root, max_epochs=2, hidden_size=8)
         assert settings.kafka.bootstrap_servers == ""
-        return settings.model_copy(update={"api": ApiSettings(token=token, **api)})
+        mlflow = settings.mlflow.model_copy(update={"serve": serve})
+        return settings.model_copy(
+            update={"api": ApiSettings(token=token, **api), "mlflow": mlflow}
+        )
 
     return build
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import date
 
 import pytest
@@ -117,6 +119,20 @@ def test_dashboard_is_a_live_page(client) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     assert "EventSource" in response.text and "/dashboard/events" in response.text
+    # The chart's axes are labelled with their units, and synthetic forecasts get a banner.
+    assert "date (B3 sessions)</text>" in response.text and "price (BRL)</text>" in response.text
+    assert "synthetic prices: not a market forecast" in response.text
+
+
+def test_dashboard_embeds_the_closes_and_the_served_model(fed) -> None:
+    client, days = fed
+    page = client.get("/dashboard").text
+
+    closes = json.loads(re.search(r"const INITIAL_CLOSES = (.*);", page).group(1))
+    assert closes["AAA"][-1] == [days[-1], 20.0 + 69] and len(closes["AAA"]) >= 60
+    served = json.loads(re.search(r"let served = (.*);", page).group(1))
+    assert (served["name"], served["version"]) == ("tickcast-lstm", "1")
+    assert "trained_on" in served
 
 
 def test_dashboard_history_holds_the_remembered_forecasts(fed) -> None:

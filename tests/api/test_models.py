@@ -58,7 +58,7 @@ def test_a_bad_config_is_422_and_changes_nothing(client, body: dict, fragment: s
 
 
 def test_a_config_update_is_kept_and_used_by_the_next_job(client_for) -> None:
-    client = client_for(empty=True)
+    client = client_for(empty=True, serve="synthetic")
     response = client.post("/config", json={"max_epochs": 1, "hidden_size": 4}, headers=AUTH)
 
     assert response.status_code == 200
@@ -70,7 +70,7 @@ def test_a_config_update_is_kept_and_used_by_the_next_job(client_for) -> None:
     job = client.post("/train", json=body, headers=AUTH).json()
     assert job["max_epochs"] == 1
     done = wait_for_job(client, job["job_id"])
-    assert (done["state"], done["epoch"], done["promoted"]) == ("succeeded", 1, True)
+    assert (done["state"], done["epoch"], done["alias"]) == ("succeeded", 1, "synthetic")
     deadline = time.monotonic() + 30  # the swap follows the job's end (see test_training)
     while client.get("/model/info").status_code != 200 and time.monotonic() < deadline:
         time.sleep(0.1)

@@ -131,7 +131,7 @@ def test_two_parallel_posts_start_exactly_one_job(client_for) -> None:
 
 def test_a_promoted_job_is_served_without_a_restart(client_for) -> None:
     metrics.MODEL_VERSION.clear()  # the registry is shared by every app in this process
-    client = client_for(empty=True)
+    client = client_for(empty=True, serve="synthetic")
     assert GAUGE not in client.get("/metrics").text
     refused = client.post("/predict", json={"last_prices": WINDOW})
     assert refused.status_code == 503 and "train" in refused.json()["detail"]
@@ -141,11 +141,13 @@ def test_a_promoted_job_is_served_without_a_restart(client_for) -> None:
 
     job = client.post("/train", json=TINY_JOB, headers=AUTH).json()
     done = wait_for_job(client, job["job_id"])
-    assert (done["state"], done["promoted"]) == ("succeeded", True), done
-    assert done["promotion_reason"] == "no champion yet"
+    assert (done["state"], done["promoted"], done["alias"]) == ("succeeded", False, "synthetic")
+    assert done["promotion_reason"] == "promoted to synthetic: there was no synthetic yet"
 
     info = _wait_for_model(client, done["model_version"])
-    assert "champion" in info["aliases"]
+    assert info["aliases"] == ["synthetic"]
+    assert info["trained_on"]["source_kind"] == "synthetic"
+    assert info["trained_on"]["tickers"] == ["AAA"]
     answer = client.post("/predict", json={"last_prices": WINDOW})
     assert answer.status_code == 200
     assert answer.json()["model_version"] == done["model_version"]
@@ -156,7 +158,7 @@ def test_a_promoted_job_is_served_without_a_restart(client_for) -> None:
 
 
 def test_succeeded_means_the_promoted_model_is_already_served(client_for, monkeypatch) -> None:
-    client = client_for(empty=True)
+    client = client_for(empty=True, serve="synthetic")
     load = ServiceState.load
 
     def slow_load(self: ServiceState, ref: str | None = None):  # a large model or a slow store
@@ -167,8 +169,20 @@ def test_succeeded_means_the_promoted_model_is_already_served(client_for, monkey
     job = client.post("/train", json=TINY_JOB, headers=AUTH).json()
     done = wait_for_job(client, job["job_id"])
     try:
-        assert done["promoted"] is True
+        assert done["alias"] == "synthetic"
         answer = client.post("/predict", json={"last_prices": WINDOW})
         assert answer.status_code == 200, answer.text
     finally:
         _wait_for_model(client, done["model_version"])  # leave no load running
+
+
+def test_a_model_of_synthetic_prices_never_replaces_the_served_champion(client_for) -> None:
+    client = client_for()  # serves the champion, version 1
+    job = client.post("/train", json=TINY_JOB, headers=AUTH).json()
+    done = wait_for_job(client, job["job_id"])
+
+    assert (done["state"], done["promoted"]) == ("succeeded", False)
+    assert done["alias"] != "champion"
+    info = client.get("/model/info").json()
+    assert (info["version"], "champion" in info["aliases"]) == ("1", True)
+    assert client.post("/predict", json={"last_prices": WINDOW}).json()["model_version"] == "1"

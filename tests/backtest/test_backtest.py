@@ -39,7 +39,7 @@ def test_stream_and_local_engines_agree(store, broker) -> None:
     settings = store.with_kafka(bootstrap_servers=broker.bootstrap)
     data = load_prices("synthetic", TICKERS, settings.data, date(2020, 1, 2), date(2020, 12, 30))
     ticks = ticks_in_order(data.frames, data.source)
-    predictor = Predictor.load(settings)
+    predictor = Predictor.load(settings, synthetic=True)
     local = run_local(ticks, predictor.forecaster, settings)
     stream = run_stream(ticks, predictor.forecaster, settings)
     dump = lambda items: sorted(  # noqa: E731

@@ -31,14 +31,23 @@ def test_train_registers_promotes_and_reloads_by_alias(synthetic) -> None:
     settings, data = synthetic
     result = train(data, settings, progress=False)
 
-    assert (result.model_version, result.promoted, result.epochs) == ("1", True, 2)
-    assert result.promotion_reason == "no champion yet"
+    assert (result.model_version, result.alias, result.epochs) == ("1", "synthetic", 2)
+    assert not result.promoted, "synthetic prices never make a champion by themselves"
+    assert result.promotion_reason == "promoted to synthetic: there was no synthetic yet"
     assert result.synthetic and set(result.metrics) == {"AAA", "BBB", "overall"}
     assert result.metrics["overall"].n == result.metrics["AAA"].n + result.metrics["BBB"].n
+    with pytest.raises(LookupError):
+        Predictor.load(settings)  # no champion
 
-    predictor = Predictor.load(settings)  # a fresh object, by the champion alias
+    predictor = Predictor.load(settings, "synthetic")  # a fresh object, by the alias
     assert (predictor.name, predictor.version) == ("tickcast-lstm", "1")
-    assert "champion" in predictor.aliases
+    assert predictor.aliases == ("synthetic",)
+    assert predictor.trained_on == result.trained_on
+    assert (predictor.trained_on.source_kind, predictor.trained_on.tickers) == (
+        "synthetic",
+        ["AAA", "BBB"],
+    )
+    assert predictor.trained_on.start.year == 2018 and predictor.trained_on.end < date(2020, 6, 30)
     assert predictor.params["hidden_size"] == "8"
     assert predictor.metrics["test_mase"] == pytest.approx(result.metrics["overall"].mase)
     assert set(predictor.bundle.baselines) == {"AAA", "BBB", "overall"}
@@ -59,7 +68,12 @@ def test_mlflow_run_holds_params_metrics_plot_and_baseline(synthetic) -> None:
     assert params["data_source"] == "synthetic" and params["synthetic"] == "true"
     assert params["tickers"] == "AAA,BBB" and params["hidden_size"] == "8"
     assert params["train_range"].startswith("2018-") and params["test_range"].endswith("2020-06-30")
-    assert tags["synthetic"] == "true" and tags["promoted"] == "true"
+    assert tags["synthetic"] == "true" and tags["promoted"] == "false"
+    assert (tags["trained_source_kind"], tags["trained_tickers"]) == ("synthetic", "AAA,BBB")
+    version = MlflowClient(settings.mlflow.tracking_uri).get_model_version("tickcast-lstm", "1")
+    assert version.tags["trained_source_kind"] == "synthetic"
+    assert version.tags["trained_start"] == params["train_range"].split("..")[0]
+    assert version.tags["trained_end"] == params["train_range"].split("..")[1]
     for key in (
         "mae",
         "rmse",
@@ -124,19 +138,36 @@ def test_worse_model_does_not_take_the_alias(settings_factory) -> None:
     worse = train(data, worse_settings, progress=False)
 
     assert good.promoted and not worse.promoted
-    assert "does not beat the champion" in worse.promotion_reason
+    assert worse.promotion_reason.startswith("not promoted, champion v1 stays: validation ")
+    assert "a tie keeps the current model" in worse.promotion_reason
     assert Predictor.load(good_settings).version == good.model_version == "1"
     assert worse.model_version == "2"
 
     forced = train(data, worse_settings, progress=False, promote=True)
-    assert forced.promoted and forced.promotion_reason == "forced by --promote"
+    assert forced.promoted and forced.promotion_reason == "promoted: forced by --promote"
     assert Predictor.load(good_settings).version == "3"
+
+
+def test_nothing_crosses_source_kinds_without_promote(settings_factory) -> None:
+    settings = settings_factory()
+    data = price_data({"AR": ar1_frame(n=600, seed=3)}, source="csv")
+    first = train(data, settings, progress=False)
+    assert (first.alias, first.promoted) == ("champion", True)
+
+    other = price_data({"AR": ar1_frame(n=600, seed=3)}, source="yahoo")
+    second = train(other, settings, progress=False)
+    assert (second.alias, second.promoted) == (None, False)
+    assert second.promotion_reason == (
+        "not promoted: champion v1 was trained on csv prices and this model on yahoo; "
+        "promote across source kinds with --promote"
+    )
+    assert Predictor.load(settings).version == "1"
 
 
 def test_evaluate_scores_every_day_of_a_range(synthetic) -> None:
     settings, data = synthetic
     train(data, settings, progress=False)
-    predictor = Predictor.load(settings)
+    predictor = Predictor.load(settings, "synthetic")
     report = evaluate(predictor, data, date(2019, 3, 1), date(2019, 3, 31))
     march_days = sum(1 for d in data.frames["AAA"]["date"] if d.year == 2019 and d.month == 3)
     assert report.metrics["AAA"].n == march_days  # earlier closes filled the first windows

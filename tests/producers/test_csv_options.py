@@ -11,7 +11,7 @@ import pytest
 from core.config import DataSettings, Settings
 from core.errors import TickcastError
 from producers.errors import SourceError
-from producers.sources import load_prices
+from producers.sources import NoClosesInRange, load_prices
 
 #: Day-first dates whose days are all 12 or less: month-first would silently swap them.
 DAY_FIRST = ("03/02/2024", "05/02/2024", "06/02/2024")
@@ -142,10 +142,15 @@ def test_every_row_dropped_is_an_error(tmp_path, data_settings, rows, reason, hi
     assert f"{path}: every row was dropped ({reason})" in message and hint in message
 
 
-def test_an_empty_range_is_no_error(tmp_path, data_settings) -> None:
+def test_an_empty_range_names_the_dates_and_not_the_bad_rows(tmp_path, data_settings) -> None:
+    """An undatable row is not why the range is empty: the range is, and the message says
+    which dates exist instead."""
     path = write_csv(tmp_path / "AAA.csv", [("2024-01-02", "1"), ("garbage", "2")])
-    data = load_prices(f"csv:{path}", [], data_settings, start=date(2025, 1, 1))
-    assert data.frames["AAA"].empty and data.reports["AAA"].rows_in == 1
+    with pytest.raises(NoClosesInRange) as info:
+        load_prices(f"csv:{path}", [], data_settings, start=date(2025, 1, 1))
+    assert str(info.value) == (
+        "no AAA closes from 2025-01-01 on; the data covers 2024-01-02..2024-01-02"
+    )
 
 
 def test_a_header_without_rows_is_an_error(tmp_path, data_settings) -> None:

@@ -110,11 +110,17 @@ class Bus:
         metrics_port: int = 0,
         module: str = "tickcast",
         env: dict[str, str] | None = None,
+        verbose: bool = False,
     ) -> subprocess.Popen:
-        """`python -m <module> worker` in this namespace; its output goes to `log_path`."""
+        """`python -m <module> worker` in this namespace; its output goes to `log_path`.
+
+        `verbose` logs at INFO (Faust's recovery and the group's rebalances), for a test whose
+        failure needs that story.
+        """
+        verbose = verbose or bool(os.environ.get("PROBE_VERBOSE"))  # PROBE-TEMP
         log = open(self.log_path(log_name), "ab")  # noqa: SIM115
         process = subprocess.Popen(
-            [sys.executable, "-m", module, "worker"],
+            [sys.executable, "-m", module, "worker", *(["-v"] if verbose else [])],
             env={**self.env, "TICKCAST_KAFKA__METRICS_PORT": str(metrics_port), **(env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -219,10 +219,15 @@ def test_one_alert_on_entering_drift_and_one_on_recovering(predictor, seed):
     assert not any(f.drift.drift for f in forecasts if f.as_of < DAYS[calm1])
     by_day = {f.as_of: f for f in forecasts}
     for alert, drifting in ((entered, True), (recovered, False)):
-        assert {s.name for s in alert.statistics} == NAMES
-        assert alert.statistics == by_day[alert.as_of].drift.statistics
         assert by_day[alert.as_of].drift.drift is drifting
         assert (alert.ticker, alert.model_name, alert.model_version) == ("CALM", NAME, "1")
+    assert {s.name for s in entered.statistics} == NAMES
+    assert entered.statistics == by_day[entered.as_of].drift.statistics
+    # A recovery quotes what breached on entry and is back inside its threshold, as it is now.
+    breached = {s.name for s in entered.statistics if s.drift}
+    now = {s.name: s for s in by_day[recovered.as_of].drift.statistics}
+    assert recovered.statistics and {s.name for s in recovered.statistics} <= breached
+    assert all(s == now[s.name] and not s.drift for s in recovered.statistics)
     vol = {s.name: s for s in entered.statistics}["volatility_ratio"]
     assert vol.drift and vol.value > DRIFT.vol_ratio_high
     assert not states["CALM"].drift.drifting

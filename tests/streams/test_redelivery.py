@@ -8,8 +8,10 @@ import time
 import urllib.request
 from pathlib import Path
 
+import numpy as np
+import onnx
 import pytest
-import torch
+from onnx import numpy_helper
 
 from model.training import train
 from schemas.messages import ModelEvent
@@ -114,9 +116,13 @@ def test_a_failing_forward_pass_exits_for_a_restart_and_dead_letters_nothing(
     fault, so none is dead-lettered; the worker names the batch and exits uncommitted."""
     settings = make_settings(tmp_path)
     train(price_data({"CALM": ar1_frame(n=300, phi=0.0, seed=5)}), settings, progress=False)
-    for weights in tmp_path.rglob("weights.pt"):
-        state = torch.load(weights, weights_only=True)
-        torch.save({k: torch.full_like(v, float("nan")) for k, v in state.items()}, weights)
+    for network in tmp_path.rglob("model.onnx"):  # the graph every process serves
+        graph = onnx.load(network)
+        for weight in graph.graph.initializer:
+            values = numpy_helper.to_array(weight)
+            if values.dtype.kind == "f":
+                weight.CopyFrom(numpy_helper.from_array(np.full_like(values, np.nan), weight.name))
+        onnx.save(graph, network)
     bus = open_bus(broker, tmp_path)
     messages, _ = synthetic_ticks(bus, ["AAA"], WINDOW + 1)
     worker = bus.start_worker()

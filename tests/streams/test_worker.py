@@ -134,7 +134,7 @@ def test_a_killed_worker_resumes_from_the_changelog_and_scores_every_forecast(bu
     assert len(bus.collect("forecasts", 30)) == 30  # still working through the first 100
     first.send_signal(signal.SIGKILL)
     first.wait()
-    bus.start_worker("second.log", env=small_batches)
+    bus.start_worker("second.log", env=small_batches, verbose=True)  # its story, if it fails
     bus.publish(messages[100:])  # 50 closes: too few to warm up an empty window
     due = [json.loads(v)["date"] for _, v in messages[59:150]]
     # The embedded broker holds a dead member's partitions for about 30 s before they move.

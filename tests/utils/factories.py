@@ -69,15 +69,18 @@ def stand_in_bundle(
     zero head), and a calibration of standard normal residuals, so it can forecast."""
     import torch
 
-    from model.bundle import Calibration, ModelBundle
+    from model.bundle import Calibration
     from model.features import ReturnScaler
+    from model.trainable import TrainableBundle
 
     torch.manual_seed(seed)
-    bundle = ModelBundle.build(window, hidden_size, 1, 0.0, ReturnScaler(mean, 0.02), baselines)
+    trainable = TrainableBundle.build(
+        window, hidden_size, 1, 0.0, ReturnScaler(mean, 0.02), baselines
+    )
     if trained:
         with torch.no_grad():
-            bundle.net.location.weight.normal_(0.0, 0.5)
-            bundle.net.location.bias.fill_(0.05)
-            bundle.net.scale.weight.normal_(0.0, 0.2)
+            trainable.net.location.weight.normal_(0.0, 0.5)
+            trainable.net.location.bias.fill_(0.05)
+            trainable.net.scale.weight.normal_(0.0, 0.2)
     residuals = np.sort(np.random.default_rng(seed).standard_normal(999))
-    return bundle.calibrated(Calibration(1.0, residuals, residuals * 1.1))
+    return trainable.serving(Calibration(1.0, residuals, residuals * 1.1))

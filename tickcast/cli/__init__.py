@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from tickcast.cli import backtests, contracts, data, http, models, stream
+from tickcast.cli.common import Command
 
 app = typer.Typer(
     name="tickcast",
@@ -13,14 +14,17 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-app.command("data")(data.show)
-app.command("train")(models.train)
-app.command("evaluate")(models.evaluate)
-app.command("broker")(stream.broker)
-app.command("produce")(stream.produce)
-app.command("worker")(stream.worker)
-app.command("tail")(stream.tail)
-app.command("schemas")(contracts.write)
-app.command("up")(stream.up)
-app.command("api")(http.api)
-app.command("backtest")(backtests.backtest)
+for name, command in {
+    "data": data.show,
+    "train": models.train,
+    "evaluate": models.evaluate,
+    "broker": stream.broker,
+    "produce": stream.produce,
+    "worker": stream.worker,
+    "tail": stream.tail,
+    "schemas": contracts.write,
+    "up": stream.up,
+    "api": http.api,
+    "backtest": backtests.backtest,
+}.items():
+    app.command(name, cls=Command)(command)

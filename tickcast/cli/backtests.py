@@ -12,6 +12,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from core.logs import setup_logging
+from producers.sources import check_range
+from schemas.messages import TrainedOn
 from schemas.metrics import MetricSet
 from tickcast.cli.common import (
     DATE_FORMATS,
@@ -47,7 +49,9 @@ def summary(report: dict) -> Table:
         f"{m['performance_alerts']} performance alerts)"
         for t, m in report["metrics"].items()
     )
-    table.caption = f"model {report['model']}. {extras}. " + (table.caption or "")
+    seen = report.get("trained_on")
+    trained = f", trained on {TrainedOn.model_validate(seen).describe()}" if seen else ""
+    table.caption = f"model {report['model']}{trained}. {extras}. " + (table.caption or "")
     return table
 
 
@@ -56,7 +60,11 @@ def backtest(
     end: datetime = typer.Option(..., formats=DATE_FORMATS, help="Last target date scored."),
     source: Source = None,
     tickers: Tickers = None,
-    model: str = typer.Option(None, "--model", help="Alias or version (default: champion)."),
+    model: str = typer.Option(
+        None,
+        "--model",
+        help="Alias or version (default: champion; for synthetic prices, the synthetic alias).",
+    ),
     engine: Engine = typer.Option(
         Engine.stream, help="stream: the real pipeline; local: in-process."
     ),
@@ -68,13 +76,18 @@ def backtest(
     verbose: Verbose = False,
 ) -> None:
     """Replay history, score each forecast against naive (MASE, direction, Diebold-Mariano)."""
+    setup_logging(verbose)
+    cfg = settings(verbose)
+    spec = source or cfg.data.default_source
+    names = parse_tickers(tickers, cfg.data.default_tickers)
+    with user_errors(verbose):  # in a second, before the model and its libraries load
+        check_range(spec, names, cfg.data, start.date(), end.date())
+    setup_logging(verbose, heavy=True)
     from backtest.run import BacktestRequest, run_backtest
 
-    setup_logging(verbose, heavy=True)
-    cfg = settings(verbose)
     request = BacktestRequest(
-        source=source or cfg.data.default_source,
-        tickers=parse_tickers(tickers, cfg.data.default_tickers),
+        source=spec,
+        tickers=names,
         start=start.date(),
         end=end.date(),
         model=model,

@@ -14,8 +14,9 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
+from typer.core import TyperCommand, TyperOption
 
-from core.config import Hyperparameters, Settings, get_settings
+from core.config import ApiSettings, DataSettings, Hyperparameters, Settings, get_settings
 from core.errors import TickcastError, describe
 from producers.sources import PriceData, load_prices
 
@@ -90,9 +91,22 @@ SOURCE_HELP = (
 )
 
 # Options shared by several commands, as typed aliases.
-Source = Annotated[str | None, typer.Option("--source", help=SOURCE_HELP)]
+DATA_DEFAULTS = DataSettings()
+Source = Annotated[
+    str | None,
+    typer.Option(
+        "--source",
+        help=SOURCE_HELP,
+        show_default=DATA_DEFAULTS.default_source,  # or TICKCAST_DATA__DEFAULT_SOURCE
+    ),
+]
 Tickers = Annotated[
-    str | None, typer.Option("--tickers", help="Comma-separated, e.g. CMIG4.SA,PETR4.SA.")
+    str | None,
+    typer.Option(
+        "--tickers",
+        help="Comma-separated, e.g. CMIG4.SA,PETR4.SA.",
+        show_default=",".join(DATA_DEFAULTS.default_tickers),  # or TICKCAST_DATA__DEFAULT_TICKERS
+    ),
 ]
 Start = Annotated[
     datetime | None, typer.Option(formats=DATE_FORMATS, help="First date (inclusive).")
@@ -101,6 +115,40 @@ End = Annotated[datetime | None, typer.Option(formats=DATE_FORMATS, help="Last d
 Verbose = Annotated[
     bool, typer.Option("-v", "--verbose", help="Log at INFO; an error shows its traceback.")
 ]
+ApiHost = Annotated[
+    str | None,
+    typer.Option(
+        "--api-host",
+        "--host",
+        help="Address the API listens on (setting: TICKCAST_API__HOST).",
+        show_default=str(ApiSettings.model_fields["host"].default),
+    ),
+]
+ApiPort = Annotated[
+    int | None,
+    typer.Option(
+        "--api-port",
+        "--port",
+        min=0,
+        max=65535,
+        help="Port of the API, 0 for any free one; a taken port stops the command at once "
+        "(setting: TICKCAST_API__PORT).",
+        show_default=str(ApiSettings.model_fields["port"].default),
+    ),
+]
+API_PORT_OPTION = "--api-port"
+
+
+class Command(TyperCommand):
+    """Every tickcast command: typer's rich help shows `<bool>` beside each flag (even
+    --help), as if a flag took a value; an empty metavar shows nothing there."""
+
+    def get_params(self, ctx: typer.Context) -> list[Any]:
+        params = super().get_params(ctx)
+        for param in params:
+            if isinstance(param, TyperOption) and param.is_flag and param.metavar is None:
+                param.metavar = ""
+        return params
 
 
 def hyperparameter_options(command: Callable[..., None]) -> Callable[..., None]:

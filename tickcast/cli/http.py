@@ -2,28 +2,37 @@
 
 from __future__ import annotations
 
-import typer
-
 from core.logs import setup_logging
-from tickcast.cli.common import Verbose, settings
+from core.ports import claim_port
+from tickcast.cli.common import (
+    API_PORT_OPTION,
+    ApiHost,
+    ApiPort,
+    Verbose,
+    note,
+    settings,
+    user_errors,
+)
 
 
-def api(
-    host: str = typer.Option(None, help="Bind address (default: 127.0.0.1)."),
-    port: int = typer.Option(None, help="Port (default: 8000)."),
-    verbose: Verbose = False,
-) -> None:
+def api(api_host: ApiHost = None, api_port: ApiPort = None, verbose: Verbose = False) -> None:
     """Serve /predict, /train, /model/info, /forecasts and /dashboard with one uvicorn worker."""
     import uvicorn
 
     from api.main import create_app
 
-    setup_logging(verbose, heavy=True)
     cfg = settings(verbose)
+    host = api_host or cfg.api.host
+    wanted = cfg.api.port if api_port is None else api_port
+    with user_errors(verbose):  # a taken port is one line, before the model loads
+        port = claim_port(host, wanted, API_PORT_OPTION)
+    if wanted == 0:
+        note(f"API on http://{host}:{port} (a free port, picked for {API_PORT_OPTION} 0)")
+    setup_logging(verbose, heavy=True)
     uvicorn.run(
         create_app(cfg),
-        host=host or cfg.api.host,
-        port=port or cfg.api.port,
+        host=host,
+        port=port,
         log_level="info" if verbose else "warning",
         access_log=verbose,
     )

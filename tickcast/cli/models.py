@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import typer
 
 from core.config import Settings
 from core.logs import setup_logging
+from producers.sources import check_range, parse_source
 from tickcast.cli.common import (
     DATE_FORMATS,
     End,
@@ -21,6 +22,7 @@ from tickcast.cli.common import (
     load,
     note,
     out,
+    parse_tickers,
     settings,
     user_errors,
 )
@@ -28,22 +30,21 @@ from tickcast.cli.tables import metrics_table
 
 
 def champion_version(cfg: Settings) -> str | None:
+    """The version of the alias served (the champion, unless TICKCAST_MLFLOW__SERVE says)."""
     from model.registry import alias_version, connect
 
     client = connect(cfg.mlflow)
-    return alias_version(client, cfg.mlflow.model_name, cfg.mlflow.champion_alias)
+    return alias_version(client, cfg.mlflow.model_name, cfg.mlflow.served)
 
 
-def announce_champion(cfg: Settings, version: str) -> None:
-    """Tell running workers about the new champion; training stands even if Kafka is down."""
+def announce_champion(cfg: Settings, version: str, alias: str) -> None:
+    """Tell running workers the alias moved; training stands even if Kafka is down."""
     import asyncio
 
     from schemas.messages import ModelEvent
     from streams.events import announce
 
-    event = ModelEvent(
-        model_name=cfg.mlflow.model_name, model_version=version, alias=cfg.mlflow.champion_alias
-    )
+    event = ModelEvent(model_name=cfg.mlflow.model_name, model_version=version, alias=alias)
     try:
         asyncio.run(announce(cfg.kafka, event))
         note(f"announced v{version} on model-events; running workers switch to it")
@@ -71,7 +72,10 @@ def train(
         None, "--promote/--no-promote", help="Override the champion rule."
     ),
     if_no_champion: bool = typer.Option(
-        False, "--if-no-champion", help="Do nothing when a champion exists (first deploys)."
+        False,
+        "--if-no-champion",
+        help="Do nothing when the alias served (champion, or TICKCAST_MLFLOW__SERVE) has a "
+        "model: first deploys.",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object and nothing else."),
     verbose: Verbose = False,
@@ -81,16 +85,20 @@ def train(
     Default split: 70/15/15 per ticker; --valid-start and --test-start split at dates instead.
     Every hyperparameter option defaults to its TICKCAST_MODEL__ setting.
     """
-    from model.training import train as run_training  # torch import: only when training
-
-    setup_logging(verbose, heavy=True)
-    if if_no_champion and (version := champion_version(settings(verbose))):
-        note(f"champion v{version} exists; not training")
-        return
+    if if_no_champion:
+        setup_logging(verbose, heavy=True)
+        if version := champion_version(settings(verbose)):
+            note(f"{settings(verbose).mlflow.served} v{version} exists; not training")
+            return
+    setup_logging(verbose)
     with user_errors(verbose):
         base = settings(verbose)
         cfg = base.model_copy(update={"model": base.model.with_overrides(hyperparameters)})
-        data = load(cfg, source, tickers, as_date(start), as_date(end))
+        data = load(cfg, source, tickers, as_date(start), as_date(end))  # before the slow imports
+    setup_logging(verbose, heavy=True)
+    from model.training import train as run_training  # torch import: only when training
+
+    with user_errors(verbose):
         result = run_training(
             data,
             cfg,
@@ -99,17 +107,17 @@ def train(
             promote=promote,
             progress=not as_json,
         )
-    if result.promoted and cfg.kafka.bootstrap_servers:
-        announce_champion(cfg, result.model_version)
+    if result.alias and cfg.kafka.bootstrap_servers:
+        announce_champion(cfg, result.model_version, result.alias)
     if as_json:
         typer.echo(result.model_dump_json(indent=2))
         return
     label = " [yellow](synthetic data)[/yellow]" if result.synthetic else ""
     out.print(metrics_table(f"Test metrics{label}", result.metrics))
-    verdict = "Promoted" if result.promoted else "Not promoted"
     out.print(
         f"{result.model_name} v{result.model_version} (run {result.run_id}), "
-        f"{result.epochs} epochs in {result.train_seconds:.1f}s. {verdict}: "
+        f"{result.epochs} epochs in {result.train_seconds:.1f}s, trained on "
+        f"{result.trained_on.describe() if result.trained_on else result.source}. "
         f"{result.promotion_reason}.",
         highlight=False,
     )
@@ -121,7 +129,10 @@ def evaluate(
     start: Start = None,
     end: End = None,
     model: str = typer.Option(
-        None, "--model", help="An alias (default: champion) or a version number."
+        None,
+        "--model",
+        help="An alias or a version number (default: champion; for synthetic prices, the "
+        "synthetic alias).",
     ),
     out_dir: Path = typer.Option(
         None, "--out", help="Folder for a fan chart and a reliability diagram per ticker."
@@ -133,20 +144,42 @@ def evaluate(
 
     Closes before --start fill the first windows, so every day in the range is scored.
     """
-    from model.evaluation import evaluate as run_evaluation
-    from model.evaluation import history_start
-    from model.predictor import Predictor
-
-    setup_logging(verbose, heavy=True)
+    setup_logging(verbose)
     cfg = settings(verbose)
     first, last = as_date(start), as_date(end)
+    with user_errors(verbose):  # the model says how much history to load: check the range first
+        check_range(
+            source or cfg.data.default_source,
+            parse_tickers(tickers, cfg.data.default_tickers),
+            cfg.data,
+            first,
+            last,
+        )
+    setup_logging(verbose, heavy=True)
+    from model.evaluation import evaluate as run_evaluation
+    from model.evaluation import history_start, training_overlap
+    from model.predictor import Predictor
+
     with user_errors(verbose):
-        predictor = Predictor.load(cfg, model)
+        synthetic = parse_source(source or cfg.data.default_source).kind == "synthetic"
+        predictor = Predictor.load(cfg, model, synthetic=synthetic)
         load_from = (
             history_start(first, predictor.window, cfg.data.baseline_history) if first else None
         )
         data = load(cfg, source, tickers, load_from, last)
         report = run_evaluation(predictor, data, first, last, out_dir)
+    seen = training_overlap(
+        predictor.trained_on,
+        data.frames,
+        date.fromisoformat(report.start),
+        date.fromisoformat(report.end),
+    )
+    if seen:
+        note(
+            f"[yellow]warning:[/yellow] {', '.join(seen.tickers)} scored on {seen.first}.."
+            f"{seen.last}, days the model trained on; pass --start {seen.unseen_from} "
+            "to score only days it never saw"
+        )
     if as_json:
         typer.echo(report.model_dump_json(indent=2))
         return
@@ -155,4 +188,7 @@ def evaluate(
         f"{report.model_name} v{report.model_version}, {report.start}..{report.end}, "
         f"{report.interval_method} intervals{label}"
     )
-    out.print(metrics_table(title, report.metrics))
+    table = metrics_table(title, report.metrics)
+    if report.trained_on:
+        table.caption = f"trained on {report.trained_on.describe()}. " + (table.caption or "")
+    out.print(table)

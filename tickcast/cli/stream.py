@@ -16,6 +16,9 @@ from core.config import Settings
 from core.logs import setup_logging
 from core.processes import interrupt_on_signals
 from tickcast.cli.common import (
+    API_PORT_OPTION,
+    ApiHost,
+    ApiPort,
     End,
     Source,
     Start,
@@ -123,7 +126,7 @@ def worker(
     """Run the Faust worker: windows, forecasts, drift alerts, until Ctrl-C."""
     from streams.worker import run_worker
 
-    setup_logging(verbose, heavy=True)
+    setup_logging(verbose, registry=True)  # it loads models, never trains: no Lightning
     cfg = on_bus(verbose)
     with user_errors(verbose):
         run_worker(cfg, model, loglevel="INFO" if verbose else "WARNING")
@@ -165,22 +168,43 @@ def tail(
 def up(
     source: Source = None,
     tickers: Tickers = None,
+    start: Start = None,
+    end: End = None,
     rate: float = typer.Option(
-        None, "--rate", min=0.001, help="Closes per second (default: flat out)."
+        None, "--rate", min=0.001, help="Closes per second.", show_default="flat out"
     ),
+    no_retrain: bool = typer.Option(
+        False,
+        "--no-retrain",
+        help="Serve the current model even when it never saw prices like these (warns), "
+        "rather than train one on them.",
+    ),
+    api_host: ApiHost = None,
+    api_port: ApiPort = None,
     verbose: Verbose = False,
 ) -> None:
-    """The main job: broker, champion, worker and producer, showing forecasts until Ctrl-C."""
+    """The main job: broker, model, worker, API and producer, showing forecasts until Ctrl-C."""
+    from core.ports import claim_port
     from tickcast.cli.common import parse_tickers
+    from tickcast.launcher import UpOptions
     from tickcast.launcher import up as run_up
+    from tickcast.screen import Screen
 
-    setup_logging(verbose, heavy=True)
     cfg = settings(verbose)
+    host = api_host or cfg.api.host
+    with user_errors(verbose):  # a taken port stops `up` before anything slow starts
+        port = claim_port(host, cfg.api.port if api_port is None else api_port, API_PORT_OPTION)
+    setup_logging(verbose, heavy=True)
+    options = UpOptions(
+        source=source or cfg.data.default_source,
+        tickers=parse_tickers(tickers, cfg.data.default_tickers),
+        start=as_date(start),
+        end=as_date(end),
+        rate=rate,
+        retrain=not no_retrain,
+        api_host=host,
+        api_port=port,
+        verbose=verbose,
+    )
     with user_errors(verbose):
-        run_up(
-            cfg,
-            source or cfg.data.default_source,
-            parse_tickers(tickers, cfg.data.default_tickers),
-            rate,
-            lambda text: err.print(text, highlight=False, soft_wrap=True),
-        )
+        run_up(cfg, options, Screen(err))
