@@ -52,3 +52,23 @@ def test_serving_modules_import_neither_torch_nor_lightning() -> None:
 def test_the_probe_sees_training_import_both() -> None:
     """The check above can fail: training does load both."""
     assert loaded_after("model.training") == {"model.training": list(TRAINING_ONLY)}
+
+
+def test_the_command_line_loads_no_heavy_library_before_a_command_needs_it() -> None:
+    """`tickcast --help` and argument errors stay fast: pandas, aiokafka, MLflow, ONNX
+    Runtime and matplotlib load inside the commands that use them."""
+    heavy = ("pandas", "aiokafka", "mlflow", "onnxruntime", "matplotlib", *TRAINING_ONLY)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, json, tickcast.cli; print(json.dumps([m for m in %r if m in sys.modules]))"
+            % (heavy,),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert json.loads(done.stdout.splitlines()[-1]) == []

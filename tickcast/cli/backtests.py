@@ -12,7 +12,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from core.logs import setup_logging
-from producers.sources import check_range
 from schemas.messages import TrainedOn
 from schemas.metrics import MetricSet
 from tickcast.cli.common import (
@@ -80,6 +79,8 @@ def backtest(
     cfg = settings(verbose)
     spec = source or cfg.data.default_source
     names = parse_tickers(tickers, cfg.data.default_tickers)
+    from producers.sources import check_range  # pandas: after the arguments are parsed
+
     with user_errors(verbose):  # in a second, before the model and its libraries load
         check_range(spec, names, cfg.data, start.date(), end.date())
     setup_logging(verbose, heavy=True)

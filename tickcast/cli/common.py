@@ -8,7 +8,7 @@ import inspect
 import traceback
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from pydantic import ValidationError
@@ -18,7 +18,9 @@ from typer.core import TyperCommand, TyperOption
 
 from core.config import ApiSettings, DataSettings, Hyperparameters, Settings, get_settings
 from core.errors import TickcastError, describe
-from producers.sources import PriceData, load_prices
+
+if TYPE_CHECKING:
+    from producers.sources import PriceData
 
 out = Console()  # results: stdout
 err = Console(stderr=True)  # progress, reports and errors: stderr, so --json stays clean
@@ -76,6 +78,8 @@ def as_date(value: datetime | None) -> date | None:
 def load(
     cfg: Settings, source: str | None, tickers: str | None, start: date | None, end: date | None
 ) -> PriceData:
+    from producers.sources import load_prices  # pandas: only for commands that read prices
+
     """Prices from --source/--tickers (or the defaults), with each ticker's report on stderr."""
     tickers_list = parse_tickers(tickers, cfg.data.default_tickers)
     data = load_prices(source or cfg.data.default_source, tickers_list, cfg.data, start, end)

@@ -9,7 +9,6 @@ import typer
 
 from core.config import Settings
 from core.logs import setup_logging
-from producers.sources import check_range, parse_source
 from tickcast.cli.common import (
     DATE_FORMATS,
     End,
@@ -147,6 +146,8 @@ def evaluate(
     setup_logging(verbose)
     cfg = settings(verbose)
     first, last = as_date(start), as_date(end)
+    from producers.sources import check_range, parse_source
+
     with user_errors(verbose):  # the model says how much history to load: check the range first
         check_range(
             source or cfg.data.default_source,

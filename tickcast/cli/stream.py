@@ -11,7 +11,6 @@ from enum import StrEnum
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from core import kafka as bus
 from core.config import Settings
 from core.logs import setup_logging
 from core.processes import interrupt_on_signals
@@ -41,6 +40,8 @@ def on_bus(verbose: bool = False) -> Settings:
     Checked before any work, and bounded by TICKCAST_KAFKA__CONNECT_TIMEOUT_S.
     """
     cfg = settings(verbose)
+    from core import kafka as bus  # aiokafka: only for commands on the bus
+
     with user_errors(verbose):
         asyncio.run(bus.check_reachable(cfg.kafka))
     return cfg
@@ -82,6 +83,7 @@ def produce(
     verbose: Verbose = False,
 ) -> None:
     """Publish closes to the prices topic in date order, keyed by ticker."""
+    from core import kafka
     from producers.publish import PublishedLedger, publish, ticks_in_order
 
     setup_logging(verbose)
@@ -89,7 +91,7 @@ def produce(
     topic = cfg.kafka.topics["prices"]
     ledger = PublishedLedger(cfg.data.dir / "published.json")
     with user_errors(verbose):
-        asyncio.run(bus.ensure_topics(cfg.kafka))
+        asyncio.run(kafka.ensure_topics(cfg.kafka))
     while True:
         with user_errors(verbose):
             data = load(cfg, source, tickers, as_date(start), as_date(end))
@@ -148,6 +150,7 @@ def tail(
     verbose: Verbose = False,
 ) -> None:
     """Print messages as a downstream consumer would see them."""
+    from core import kafka
     from streams.tail import consume, render
 
     setup_logging(verbose)
@@ -160,7 +163,7 @@ def tail(
     with (
         contextlib.suppress(KeyboardInterrupt),
         user_errors(verbose),
-        bus.connection_errors(cfg.kafka),
+        kafka.connection_errors(cfg.kafka),
     ):
         asyncio.run(consume(cfg.kafka, topic.value, from_beginning, show, limit, idle_seconds))
 
