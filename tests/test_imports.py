@@ -62,8 +62,8 @@ def test_the_command_line_loads_no_heavy_library_before_a_command_needs_it() -> 
         [
             sys.executable,
             "-c",
-            "import sys, json, tickcast.cli; print(json.dumps([m for m in %r if m in sys.modules]))"
-            % (heavy,),
+            f"import sys, json, tickcast.cli; "
+            f"print(json.dumps([m for m in {heavy!r} if m in sys.modules]))",
         ],
         cwd=ROOT,
         capture_output=True,
