@@ -117,7 +117,6 @@ class Bus:
         `verbose` logs at INFO (Faust's recovery and the group's rebalances), for a test whose
         failure needs that story.
         """
-        verbose = verbose or bool(os.environ.get("PROBE_VERBOSE"))  # PROBE-TEMP
         log = open(self.log_path(log_name), "ab")  # noqa: SIM115
         process = subprocess.Popen(
             [sys.executable, "-m", module, "worker", *(["-v"] if verbose else [])],
