@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from producers.calendar import next_trading_day, trading_days
-from schemas.drift import DriftReport
+from producers.calendar import trading_days
 from schemas.messages import Forecast, PriceTick, TrainedOn
-from streams.scoring import forecast_id
+from tests.api.test_forecasts import _forecast as plain_forecast
 from tests.utils.browser import MISSING, browse, chromium, serving
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -23,23 +22,17 @@ QUANTILES = {"0.025": 0.95, "0.1": 0.97, "0.5": 1.0, "0.9": 1.03, "0.975": 1.05}
 
 
 def _forecast(ticker: str, as_of: date, close: float, *, synthetic: bool) -> Forecast:
+    """test_forecasts' forecast, with intervals and what made it."""
     kind = "synthetic" if synthetic else "csv"
-    return Forecast(
-        id=forecast_id(ticker, as_of, "tickcast-lstm", "1"),
-        ticker=ticker,
-        as_of=as_of,
-        target_date=next_trading_day(as_of),
-        predicted_close=close * 1.01,
-        predicted_return=0.00995,
-        last_close=close,
-        model_name="tickcast-lstm",
-        model_version="1",
-        drift=DriftReport(drift=False, baseline=ticker, statistics=[]),
-        quantiles={level: close * 1.01 * factor for level, factor in QUANTILES.items()},
-        synthetic=synthetic,
-        trained_on=TrainedOn(
-            source_kind=kind, tickers=[ticker], start=date(2018, 1, 2), end=date(2023, 12, 28)
-        ),
+    lineage = TrainedOn(
+        source_kind=kind, tickers=[ticker], start=date(2018, 1, 2), end=date(2023, 12, 28)
+    )
+    return plain_forecast(ticker, as_of, close).model_copy(
+        update={
+            "quantiles": {level: close * 1.01 * f for level, f in QUANTILES.items()},
+            "synthetic": synthetic,
+            "trained_on": lineage,
+        }
     )
 
 
