@@ -94,8 +94,8 @@ class SnapshotFetches:
     ends, the changelogs are paused before the prices are resumed, so for a moment the set is
     empty, and aiokafka reads an empty set as "every partition": it handed over all the prices
     it had prefetched, Faust dropped them as not active, and the consumer's position had moved
-    past them. Nothing committed means no seek back, so a restarted worker silently skipped
-    every close published while it started (1 restart in ~20 on the embedded broker).
+    past them. With no offset committed yet, recovery's seek left it there, so a restarted
+    worker silently skipped every close published while it started (about 1 restart in 30).
     """
 
     async def _getmany(self, active_partitions: set[TP] | None, timeout: float) -> RecordMap:
@@ -115,6 +115,7 @@ class App(faust.App):
         return KeepQueuedOnResume(loop=self.loop)
 
     def _new_transport(self) -> TransportT:
+        """Faust's transport (with core's consumer thread), its consumers fetching snapshots."""
         transport = super()._new_transport()
         base = transport.Consumer
         transport.Consumer = type(base.__name__, (SnapshotFetches, base), {"__module__": __name__})
