@@ -74,6 +74,11 @@ bench-intervals: install
 bench-reliability: install
 	$(BIN)/python benchmarks/reliability.py
 
+# 10 and 100 synthetic tickers; 1,000 (several minutes): $(BIN)/python benchmarks/scaling.py --tickers 1000
+.PHONY: bench-scaling
+bench-scaling: install
+	$(BIN)/python benchmarks/scaling.py
+
 # A new user's first `make up`, timed in fresh copies (with a fresh venv: minutes). Quicker:
 # $(BIN)/python benchmarks/first_run.py --skip-install
 .PHONY: bench-first-run

@@ -26,10 +26,17 @@ class JobConflict(ConflictError):
     """A training job is already running."""
 
 
-def _train_in_child(settings_json: str, request_json: str, events: Any) -> None:
-    """Child process: load data, train, and report progress and the outcome on `events`."""
+def _train_in_child(settings_json: str, request_json: str, events: Any, verbose: bool) -> None:
+    """Child process: load data, train, and report progress and the outcome on `events`.
+
+    Only this process imports torch and Lightning (and quiets them as the API's own logging
+    says): the serving process never does.
+    """
     import torch
 
+    from core.logs import setup_logging
+
+    setup_logging(verbose, heavy=True)
     # Serving comes first: the child runs niced, on one thread, leaving a core to the API.
     os.nice(10)
     torch.set_num_threads(1)
@@ -92,7 +99,12 @@ class TrainingJobs:
             target=_train_in_child,
             name=f"train-{job.job_id}",
             daemon=True,
-            args=(run_settings.model_dump_json(), request.model_dump_json(), events),
+            args=(
+                run_settings.model_dump_json(),
+                request.model_dump_json(),
+                events,
+                logging.getLogger().isEnabledFor(logging.INFO),
+            ),
         )
         process.start()
         threading.Thread(

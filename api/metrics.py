@@ -36,3 +36,10 @@ DUPLICATES = Counter(
     ["topic"],
     registry=REGISTRY,
 )
+PREDICT_PASS = Histogram(
+    "tickcast_api_predict_pass_windows",
+    "Windows per forward pass of POST /predict: requests read in one turn of the event loop "
+    "share a pass.",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 1024),
+    registry=REGISTRY,
+)

@@ -15,8 +15,9 @@ from pydantic import BaseModel
 
 from api import metrics
 from core.config import Hyperparameters, Settings
+from model.errors import ModelNotFoundError
+from model.fetch import fetch, read_record
 from model.predictor import Predictor
-from model.registry import alias_version, connect
 from schemas.messages import Forecast, ForecastScore, PriceTick
 
 logger = logging.getLogger(__name__)
@@ -38,8 +39,8 @@ class ServiceState:
     seen: OrderedDict[str, None] = field(default_factory=OrderedDict)  # recent message ids
     subscribers: set[asyncio.Queue] = field(default_factory=set)
     feed_connected: bool = False
-    # One load at a time: MLflow's client sets process-wide state, and an old model's first
-    # load exports it. Parallel reloads gave 500s when they overlapped.
+    # One load at a time: each may fetch into the model cache, and an old model's first load
+    # exports it. Parallel reloads gave 500s when they overlapped.
     load_lock: threading.Lock = field(default_factory=threading.Lock)
     # Loads asked for on the event loop queue on this one thread, not in the loop's shared
     # pool, where waiting reloads would hold every thread. Made on first use, ended by `close`.
@@ -79,11 +80,15 @@ class ServiceState:
         if mlflow.served.isdigit():  # a pinned version does not follow any alias
             return None
         with self.load_lock:
-            version = alias_version(connect(mlflow), mlflow.model_name, mlflow.served)
-            if version is None or (self.predictor and self.predictor.version == version):
+            try:  # a child process reads the registry: this one never imports MLflow
+                folder = fetch(self.settings, mlflow.served)
+            except ModelNotFoundError:
+                return None
+            version = read_record(folder).version
+            if self.predictor and self.predictor.version == version:
                 return None
             logger.info("the champion moved to v%s while the feed was away", version)
-            return self._swap(Predictor.load(self.settings, version))
+            return self._swap(Predictor.from_cache(self.settings, folder))
 
     def _swap(self, loaded: Predictor) -> Predictor:
         self.predictor = loaded

@@ -7,15 +7,17 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from core import kafka as bus
 from core.config import Settings
 from core.errors import UnavailableError
-from core.processes import die_with_parent, stop
+from core.processes import die_with_parent
 from model.forecaster import Forecaster
 from producers.publish import publish
 from schemas.messages import DriftAlert, Forecast, ForecastScore, PriceTick
@@ -97,30 +99,41 @@ def namespaced(settings: Settings, bootstrap: str) -> Settings:
     )
 
 
+OUTPUTS = ("forecasts", "scores", "drift_alerts")
+
+
 async def _collect(
     settings: Settings,
-    kind: str,
     expected: int,
-    idle_s: float,
+    settle_s: float,
     timeout_s: float,
     progress: Progress | None,
-) -> list[dict]:
-    consumer = bus.consumer(settings.kafka, settings.kafka.topics[kind], from_beginning=True)
+    alive: Callable[[], bool] = lambda: True,
+) -> dict[str, list[dict]]:
+    """The run's forecasts, scores and alerts, read by one consumer at the same time.
+
+    Done when `expected` distinct forecasts are in and then `settle_s` passes without a
+    message: a batch's scores and alerts go out with its forecasts, so the last ones are
+    already on their way when the last forecast arrives."""
+    kinds = {settings.kafka.topics[kind]: kind for kind in OUTPUTS}
+    consumer = bus.consumer(settings.kafka, *kinds, from_beginning=True)
     await consumer.start()
-    received: list[dict] = []
+    received: dict[str, list[dict]] = {kind: [] for kind in OUTPUTS}
     ids: set[str] = set()
     deadline, last = time.monotonic() + timeout_s, time.monotonic()
     try:
         while time.monotonic() < deadline:
-            if expected and len(ids) >= expected:
+            if len(ids) >= expected and time.monotonic() - last > settle_s:
                 break
-            if not expected and time.monotonic() - last > idle_s:
-                break
-            batches = await consumer.getmany(timeout_ms=200)
-            for records in batches.values():
+            if not alive() and time.monotonic() - last > settle_s:
+                break  # the worker is gone: what it sent is in; nothing more will come
+            batches = await consumer.getmany(timeout_ms=int(min(settle_s, 0.2) * 1000))
+            for partition, records in batches.items():
+                messages = received[kinds[partition.topic]]
                 for record in records:
-                    received.append(json.loads(record.value))
-                    ids.add(received[-1]["id"])
+                    messages.append(json.loads(record.value))
+                    if messages is received["forecasts"]:
+                        ids.add(messages[-1]["id"])
                 last = time.monotonic()
             if progress and expected:
                 progress(min(len(ids), expected), expected)
@@ -129,7 +142,10 @@ async def _collect(
     return received
 
 
-def _worker_env(run: Settings) -> dict[str, str]:
+def _worker_env(run: Settings, embedded: bool, version: str, choice: Path) -> dict[str, str]:
+    # A lone, short-lived member: its group forms and ends quickly. Tansu holds a join for
+    # half the session timeout; Apache Kafka refuses one under 6 s by default.
+    session_s = run.kafka.embedded_session_timeout_s if embedded else 6.0
     return {
         **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": run.kafka.bootstrap_servers,
@@ -138,10 +154,110 @@ def _worker_env(run: Settings) -> dict[str, str]:
         "TICKCAST_KAFKA__METRICS_PORT": "0",
         "TICKCAST_DATA__DIR": str(run.data.dir),
         "TICKCAST_MLFLOW__TRACKING_URI": run.mlflow.tracking_uri,
-        # A lone, short-lived member: its group forms and ends quickly.
-        "TICKCAST_KAFKA__SESSION_TIMEOUT_S": "6",
+        "TICKCAST_KAFKA__SESSION_TIMEOUT_S": str(session_s),
         "TICKCAST_KAFKA__REBALANCE_TIMEOUT_S": "2",
+        # A run of its own is never restarted: no table to keep on disk after it.
+        "TICKCAST_KAFKA__TABLE_STORE": "memory",
+        # The version this process loaded is in the model cache: the worker starts on it
+        # without reading the registry (and without importing MLflow to do so).
+        "TICKCAST_MLFLOW__SERVE": version,
+        "TICKCAST_MLFLOW__START_CHOICE": str(choice),
     }
+
+
+class StreamRun:
+    """The embedded broker (unless Kafka is configured) and a worker, in a namespace of their
+    own, started before the model is known so that their start-up overlaps the caller's.
+
+    The worker serves `ref` and waits until `serve` names the version this process loaded
+    (into the local model cache): it then starts on that version without reading the
+    registry. Leaving the block kills both: the run's topics and table are thrown away."""
+
+    def __init__(self, settings: Settings, ref: str) -> None:
+        self.settings, self.ref = settings, ref
+        self.broker: EmbeddedBroker | None = None
+        self.worker: subprocess.Popen | None = None
+        self.folder = tempfile.TemporaryDirectory()
+        self.choice = Path(self.folder.name) / "choice.json"
+        self.started = time.perf_counter()
+
+    def __enter__(self) -> StreamRun:
+        try:
+            bootstrap = self.settings.kafka.bootstrap_servers
+            if not bootstrap:
+                self.broker = EmbeddedBroker().start()
+                bootstrap = self.broker.bootstrap
+            self.run = namespaced(self.settings, bootstrap)
+            asyncio.run(bus.ensure_topics(self.run.kafka))
+            self.worker = subprocess.Popen(
+                [sys.executable, "-m", "tickcast", "worker", "--model", self.ref],
+                env=_worker_env(self.run, self.broker is not None, self.ref, self.choice),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                preexec_fn=die_with_parent,
+            )
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.worker is not None and self.worker.poll() is None:
+            self.worker.kill()  # nothing of its state outlives the run: no clean stop to wait
+            self.worker.wait()
+        if self.broker is not None:
+            self.broker.stop()
+        self.folder.cleanup()
+
+    def serve(self, version: str) -> None:
+        """Let the waiting worker load `version`, which this process has in the model cache."""
+        from model.fetch import StartChoice, write_choice
+
+        write_choice(self.choice, StartChoice(ref=self.ref, version=version))
+
+    def replay(
+        self,
+        ticks: list[PriceTick],
+        forecaster: Forecaster,
+        progress: Progress | None = None,
+        timeout_s: float = 300.0,
+    ) -> Replay:
+        """Publish `ticks`, collect what the worker makes of them; `serve` must have run."""
+        asyncio.run(publish(ticks, self.run.kafka))
+        expected = expected_forecasts(ticks, forecaster.window)
+        settle_s = self.settings.backtest.stream_settle_s
+        worker = self.worker
+        collected = asyncio.run(
+            _collect(
+                self.run,
+                expected,
+                settle_s,
+                timeout_s,
+                progress,
+                alive=lambda: worker is not None and worker.poll() is None,
+            )
+        )
+        raw, scores, alerts = (collected[kind] for kind in OUTPUTS)
+        if len(unique_by_id(raw)) < expected:
+            died = self.worker is not None and self.worker.poll() is not None
+            raise BacktestError(
+                f"only {len(raw)} of {expected} forecasts came back"
+                + (" (the worker exited)" if died else "")
+            )
+        # At-least-once delivery: a repeat carries the id of its first delivery; keep one.
+        kept = [unique_by_id(raw), unique_by_id(scores), unique_by_id(alerts)]
+        return Replay(
+            forecasts=sorted(
+                map(Forecast.model_validate, kept[0]), key=lambda f: (f.as_of, f.ticker)
+            ),
+            scores=sorted(
+                map(ForecastScore.model_validate, kept[1]), key=lambda s: (s.as_of, s.ticker)
+            ),
+            alerts=[DriftAlert.model_validate(a) for a in kept[2]],
+            seconds=time.perf_counter() - self.started,
+            repeats=len(raw) + len(scores) + len(alerts) - sum(map(len, kept)),
+        )
 
 
 def run_stream(
@@ -155,53 +271,9 @@ def run_stream(
 
     Starts the embedded broker unless Kafka is configured; both stop when the run ends.
     """
-    started = time.perf_counter()
-    broker = None
-    bootstrap = settings.kafka.bootstrap_servers
-    if not bootstrap:
-        broker = EmbeddedBroker().start()
-        bootstrap = broker.bootstrap
-    run = namespaced(settings, bootstrap)
-    worker = None
-    try:
-        asyncio.run(bus.ensure_topics(run.kafka))
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "tickcast", "worker", "--model", forecaster.version],
-            env=_worker_env(run),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            preexec_fn=die_with_parent,
-        )
-        asyncio.run(publish(ticks, run.kafka))
-        expected = expected_forecasts(ticks, forecaster.window)
-        raw = asyncio.run(_collect(run, "forecasts", expected, 0, timeout_s, progress))
-        if len(unique_by_id(raw)) < expected:
-            died = worker.poll() is not None
-            raise BacktestError(
-                f"only {len(raw)} of {expected} forecasts came back"
-                + (" (the worker exited)" if died else "")
-            )
-        # Scores and alerts of a batch go out with its forecasts: a short silence ends them.
-        scores = asyncio.run(_collect(run, "scores", 0, 1.0, 30, None))
-        alerts = asyncio.run(_collect(run, "drift_alerts", 0, 1.0, 30, None))
-    finally:
-        # The run's topics and table are thrown away: nothing needs a clean shutdown.
-        stop(worker, 3, "the backtest worker")
-        if broker is not None:
-            broker.stop()
-    # At-least-once delivery: a repeat carries the id of its first delivery; keep one.
-    kept = [unique_by_id(raw), unique_by_id(scores), unique_by_id(alerts)]
-    replay = Replay(
-        forecasts=sorted(map(Forecast.model_validate, kept[0]), key=lambda f: (f.as_of, f.ticker)),
-        scores=sorted(
-            map(ForecastScore.model_validate, kept[1]), key=lambda s: (s.as_of, s.ticker)
-        ),
-        alerts=[DriftAlert.model_validate(a) for a in kept[2]],
-        seconds=time.perf_counter() - started,
-        repeats=len(raw) + len(scores) + len(alerts) - sum(map(len, kept)),
-    )
-    return replay
+    with StreamRun(settings, forecaster.version) as run:
+        run.serve(forecaster.version)
+        return run.replay(ticks, forecaster, progress, timeout_s)
 
 
 def unique_by_id(messages: list[dict]) -> list[dict]:

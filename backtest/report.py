@@ -1,4 +1,9 @@
-"""The backtest report: figures per ticker and overall, as JSON, Markdown and one PNG per ticker."""
+"""The backtest report: figures per ticker and overall, as JSON and Markdown, and PNGs when
+asked (backtest/plots.py).
+
+Every step goes over the forecasts once, grouped by ticker: the cost follows the forecasts,
+not their number times the tickers'.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,6 @@ import json
 from datetime import date
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
@@ -18,7 +19,6 @@ from core.errors import InputError
 from model.evaluation import history_until
 from model.intervals import LEVELS, level_key
 from model.metrics import diebold_mariano, mae
-from model.plots import plot_naive, report_plots, save
 from model.reports import OVERALL, Scored, baselines_for, report_metrics
 from schemas.messages import DriftAlert, Forecast
 
@@ -34,29 +34,33 @@ def scored_frame(
 ) -> pd.DataFrame:
     """One row per forecast whose next actual close falls in [start, end], with its quantiles
     (as the stream sent them) and the network's unshrunk location where known."""
-    rows = []
+    by_ticker: dict[str, list[Forecast]] = {}
+    for forecast in forecasts:
+        by_ticker.setdefault(forecast.ticker, []).append(forecast)
+    columns = ["ticker", "as_of", "date", "last", "forecast", "actual", "location", *QUANTILES]
+    values: dict[str, list] = {c: [] for c in columns}
+    known = locations or {}
     for ticker, frame in frames.items():
         dates = frame["date"].dt.date.to_numpy()
         closes = frame["close"].to_numpy()
         position = {d: i for i, d in enumerate(dates)}
-        for f in (f for f in forecasts if f.ticker == ticker):
+        for f in by_ticker.get(ticker, ()):
             i = position.get(f.as_of)
             if i is None or i + 1 >= len(dates) or not (start <= dates[i + 1] <= end):
                 continue
-            rows.append(
-                {
-                    "ticker": ticker,
-                    "as_of": f.as_of,
-                    "date": dates[i + 1],
-                    "last": f.last_close,
-                    "forecast": f.predicted_close,
-                    "actual": closes[i + 1],
-                    "location": (locations or {}).get((ticker, f.as_of), np.nan),
-                    **{q: f.return_quantiles[q[1:]] for q in QUANTILES},
-                }
+            row = (
+                ticker,
+                f.as_of,
+                dates[i + 1],
+                f.last_close,
+                f.predicted_close,
+                closes[i + 1],
+                known.get((ticker, f.as_of), np.nan),
+                *(f.return_quantiles[q[1:]] for q in QUANTILES),
             )
-    columns = ["ticker", "as_of", "date", "last", "forecast", "actual", "location", *QUANTILES]
-    return pd.DataFrame(rows, columns=columns)
+            for column, value in zip(columns, row, strict=True):
+                values[column].append(value)
+    return pd.DataFrame(values, columns=columns)
 
 
 def as_scored(rows: pd.DataFrame) -> Scored:
@@ -105,14 +109,18 @@ def build_report(
     scored = as_scored(rows)
     baselines = baselines_for(scored, frames, history_until(scored))
     metrics = report_metrics(scored, baselines, shrink)
+    groups = scored.groups()  # positions in `rows` too: `scored` reads it row for row
+    alerts_of: dict[str, list[DriftAlert]] = {}
+    for alert in alerts:
+        alerts_of.setdefault(alert.ticker, []).append(alert)
     report = {}
     for ticker, figures in metrics.items():
-        mine = [a for a in alerts if a.ticker == ticker]
-        part = rows if ticker == OVERALL else rows[rows["ticker"] == ticker]
-        extras = _extras(part, [] if ticker == OVERALL else mine)
         if ticker == OVERALL:  # drift periods are per ticker; the pooled row counts them all
+            extras = _extras(rows, [])
             extras["drift_alerts"] = sum(a.kind == "data" for a in alerts)
             extras["performance_alerts"] = sum(a.kind == "performance" for a in alerts)
+        else:
+            extras = _extras(rows.iloc[groups[ticker]], alerts_of.get(ticker, []))
         report[ticker] = {**figures.model_dump(mode="json"), **extras}
     return {**meta, "metrics": report}
 
@@ -171,44 +179,18 @@ def to_markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
-def draw_ticker(ax: plt.Axes, rows: pd.DataFrame, alerts: list[DriftAlert], ticker: str) -> None:
-    """Actual closes, the model's forecast and naive's at each target date, drift shaded."""
-    part = rows[rows["ticker"] == ticker].sort_values("date")
-    dates = pd.to_datetime(part["date"])
-    ax.plot(dates, part["actual"], color="black", lw=1.1, label="actual close")
-    plot_naive(ax, dates, part["last"])
-    ax.plot(dates, part["forecast"], color="tab:blue", lw=0.9, label="forecast")
-    inside = drift_mask(
-        part["as_of"].to_numpy(),
-        [(a.as_of, a.state) for a in alerts if a.ticker == ticker and a.kind == "data"],
-    )
-    ax.fill_between(
-        dates,
-        0,
-        1,
-        where=inside,
-        transform=ax.get_xaxis_transform(),
-        color="tab:red",
-        alpha=0.12,
-        label="drift",
-    )
-
-
-def plot_ticker(rows: pd.DataFrame, alerts: list[DriftAlert], ticker: str, path: Path) -> Path:
-    fig, ax = plt.subplots(figsize=(11, 3.6))
-    draw_ticker(ax, rows, alerts, ticker)
-    return save(fig, ax, f"{ticker}: forecast vs naive and actual", path)
-
-
 def write_outputs(
-    report: dict, rows: pd.DataFrame, alerts: list[DriftAlert], out: Path
+    report: dict, rows: pd.DataFrame, alerts: list[DriftAlert], out: Path, plots: bool = True
 ) -> list[Path]:
+    """report.json and report.md in `out`; with `plots`, every ticker's PNGs too."""
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "report.json", out / "report.md"]
     paths[0].write_text(json.dumps(report, indent=2, default=str))
     paths[1].write_text(to_markdown(report))
-    for ticker in sorted(set(rows["ticker"])):
-        paths.append(plot_ticker(rows, alerts, ticker, out / f"{ticker}.png"))
-    title = f"{report['start']}..{report['end']}"
-    paths += report_plots(as_scored(rows.sort_values(["ticker", "date"])), out, title)
+    if plots:
+        from backtest.plots import write_plots  # matplotlib: only when plots are drawn
+
+        ordered = rows.sort_values(["ticker", "date"]).reset_index(drop=True)
+        title = f"{report['start']}..{report['end']}"
+        paths += write_plots(ordered, as_scored(ordered), alerts, out, title)
     return paths

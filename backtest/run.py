@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import tempfile
 from collections.abc import Callable
@@ -10,10 +11,11 @@ from datetime import date
 from pathlib import Path
 from typing import Literal
 
-import mlflow
+import pandas as pd
 
-from backtest.engines import Progress, Replay, run_local, run_stream
+from backtest.engines import Progress, Replay, StreamRun, run_local
 from backtest.report import OVERALL, build_report, scored_frame, write_outputs
+from backtest.tracking import RunRecord, Tracking, model_ref
 from core.config import Settings
 from core.errors import InputError
 from model import registry
@@ -21,7 +23,7 @@ from model.bundle import ModelBundle
 from model.evaluation import history_start, window_start, windows_in_range
 from model.predictor import Predictor
 from producers.publish import ticks_in_order
-from producers.sources import PriceData, load_prices, parse_source
+from producers.sources import PriceData, load_prices
 from streams.pipeline import TickerState
 
 Say = Callable[[str], None]
@@ -38,6 +40,7 @@ class BacktestRequest:
     engine: Literal["stream", "local"] = "stream"
     retrain_every: int | None = None
     out: Path | None = None
+    plots: bool | None = None  # None: for at most backtest.max_plots tickers
 
 
 def walk_forward(
@@ -102,26 +105,58 @@ def _locations(bundle: ModelBundle, data: PriceData, request: BacktestRequest) -
 
 
 def run_backtest(
-    settings: Settings, request: BacktestRequest, say: Say, progress: Progress | None = None
+    settings: Settings,
+    request: BacktestRequest,
+    say: Say,
+    progress: Progress | None = None,
+    tracking: Tracking | None = None,
 ) -> dict:
+    """The backtest's report, logged as an MLflow run. `tracking`: the MLflow child the caller
+    started for this request (`Tracking(settings, model_ref(...))`) before its own imports;
+    one is started here otherwise."""
     if request.end < request.start:
         raise InputError(f"end {request.end} is before start {request.start}")
     if request.retrain_every is not None and request.engine != "local":
         raise InputError("--retrain-every runs on the local engine (add --engine local)")
-    # The served model's window decides how much history fills the first windows; the
-    # interval baselines fit on a longer history before the start.
-    synthetic = parse_source(request.source).kind == "synthetic"
-    predictor = (
-        None
-        if request.retrain_every
-        else Predictor.load(settings, request.model, synthetic=synthetic)
-    )
-    window = predictor.window if predictor else settings.model.window
-    replay_from = window_start(request.start, window)
-    first = history_start(request.start, window, settings.data.baseline_history)
-    data = load_prices(request.source, request.tickers, settings.data, first, request.end)
-    recent = {t: f[f["date"].dt.date >= replay_from] for t, f in data.frames.items()}
-    ticks = ticks_in_order(recent, data.source)
+    ref = model_ref(settings, request.source, request.model, request.retrain_every)
+    with contextlib.ExitStack() as stack:
+        if tracking is None:
+            tracking = stack.enter_context(Tracking(settings, ref))
+        report, rows, alerts = _replay_and_score(settings, request, say, progress, tracking, ref)
+        _log(settings, request, report, rows, alerts, tracking)
+    return report
+
+
+def _replay_and_score(
+    settings: Settings,
+    request: BacktestRequest,
+    say: Say,
+    progress: Progress | None,
+    tracking: Tracking,
+    ref: str | None,
+) -> tuple[dict, pd.DataFrame, list]:
+    with contextlib.ExitStack() as stack:
+        # The stream engine's broker and worker start first: their start-up overlaps the
+        # model's load and the data's, and the worker then waits for the version loaded here.
+        stream = (
+            stack.enter_context(StreamRun(settings, ref))
+            if request.engine == "stream" and ref is not None
+            else None
+        )
+        predictor = None if ref is None else Predictor.from_cache(settings, tracking.model_folder())
+        # The served model's window decides how much history fills the first windows; the
+        # interval baselines fit on a longer history before the start.
+        window = predictor.window if predictor else settings.model.window
+        replay_from = window_start(request.start, window)
+        first = history_start(request.start, window, settings.data.baseline_history)
+        data = load_prices(request.source, request.tickers, settings.data, first, request.end)
+        recent = {t: f[f["date"].dt.date >= replay_from] for t, f in data.frames.items()}
+        ticks = ticks_in_order(recent, data.source)
+        if stream is not None and predictor is not None:
+            stream.serve(predictor.version)
+            replay = stream.replay(ticks, predictor.forecaster, progress)
+        elif predictor is not None:
+            replay = run_local(ticks, predictor.forecaster, settings, progress=progress)
     versions: list[str] = []
     locations, shrink = {}, None
     if predictor is None:
@@ -129,8 +164,6 @@ def run_backtest(
         model = f"walk-forward every {request.retrain_every} days: v{', v'.join(versions)}"
     else:
         model = f"{predictor.name} v{predictor.version}"
-        engine = run_stream if request.engine == "stream" else run_local
-        replay = engine(ticks, predictor.forecaster, settings, progress=progress)
         locations = _locations(predictor.bundle, data, request)
         shrink = predictor.bundle.calibration.shrink if predictor.bundle.calibration else None
     rows = scored_frame(replay.forecasts, data.frames, request.start, request.end, locations)
@@ -156,33 +189,50 @@ def run_backtest(
         "repeats_dropped": replay.repeats,
     }
     report = build_report(rows, alerts, meta, data.frames, shrink)
-    _log(settings, request, report, rows, alerts)
-    return report
+    report["plots"] = _plots(settings, request, len(data.frames), say)
+    return report, rows, alerts
 
 
-def _log(settings: Settings, request: BacktestRequest, report: dict, rows, alerts) -> None:
+def _plots(settings: Settings, request: BacktestRequest, tickers: int, say: Say) -> bool:
+    """Whether to draw the PNGs: as asked, else for up to `backtest.max_plots` tickers, since
+    each ticker's three charts cost about 0.4 s, more than its replay and figures."""
+    if request.plots is not None:
+        return request.plots
+    if tickers <= settings.backtest.max_plots:
+        return True
+    say(
+        f"no PNGs: {tickers} tickers is more than TICKCAST_BACKTEST__MAX_PLOTS "
+        f"({settings.backtest.max_plots}); pass --plots to draw them"
+    )
+    return False
+
+
+def _log(
+    settings: Settings,
+    request: BacktestRequest,
+    report: dict,
+    rows: pd.DataFrame,
+    alerts: list,
+    tracking: Tracking,
+) -> None:
     """Write the files (into --out, or a temporary folder) and log them as an MLflow run."""
-    experiment = settings.mlflow.experiment + EXPERIMENT_SUFFIX
-    with (
-        registry.experiment(settings.mlflow, experiment),
-        tempfile.TemporaryDirectory() as tmp,
-        mlflow.start_run(
+    overall = report["metrics"][OVERALL]
+    figures = {k: v for k, v in overall.items() if isinstance(v, (int, float))}
+    for name, baseline in overall["baselines"].items():
+        figures.update({f"{k}_{name}": v for k, v in baseline.items()})
+    with tempfile.TemporaryDirectory() as tmp:
+        out = request.out or Path(tmp)
+        paths = write_outputs(report, rows, alerts, out, report["plots"])
+        record = RunRecord(
+            experiment=settings.mlflow.experiment + EXPERIMENT_SUFFIX,
             run_name=f"backtest {report['start']}..{report['end']}",
             tags={"synthetic": registry.flag(report["synthetic"])},
-        ) as run,
-    ):
-        out = request.out or Path(tmp)
-        paths = write_outputs(report, rows, alerts, out)
-        mlflow.log_params(
-            {k: report[k] for k in ("engine", "source", "start", "end", "model", "retrains")}
-            | {"tickers": ",".join(report["tickers"])}
+            params={
+                k: str(report[k]) for k in ("engine", "source", "start", "end", "model", "retrains")
+            }
+            | {"tickers": ",".join(report["tickers"])},
+            metrics={k: float(v) for k, v in figures.items() if math.isfinite(v)},
+            files=paths,
         )
-        overall = report["metrics"][OVERALL]
-        figures = {k: v for k, v in overall.items() if isinstance(v, (int, float))}
-        for name, baseline in overall["baselines"].items():
-            figures.update({f"{k}_{name}": v for k, v in baseline.items()})
-        mlflow.log_metrics({k: float(v) for k, v in figures.items() if math.isfinite(v)})
-        for path in paths:
-            mlflow.log_artifact(str(path))
-        report["mlflow_run_id"] = run.info.run_id
+        report["mlflow_run_id"] = tracking.log(record)
         report["out"] = str(request.out) if request.out else None

@@ -5,13 +5,24 @@ temporary store; then:
 - CMIG4.SA 2018-2024: the stream engine's wall time, broker start included, beside the
   local engine's;
 - MASE, direction accuracy and the Diebold-Mariano p-value for CMIG4 over 2024, and for the
-  five tickers in ../shared/data.
+  five tickers in ../shared/data;
+- issue 15: `tickcast backtest --engine local` over N synthetic tickers for one year (2024),
+  timed as a whole process, for each N of `--tickers` (default 100,1000): the seconds, the
+  cost per ticker (flat when the cost is linear in tickers), beside the issue's 245 s and the
+  60 s goal at 1,000. Plots are skipped above TICKCAST_BACKTEST__MAX_PLOTS (20) tickers.
+
+Whole-command timings (`--help`, evaluate, both engines, beside commit d5c4046) are in
+benchmarks/commands.py.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from datetime import date
+from pathlib import Path
 
 from common import (  # benchmarks/ is on sys.path when run as a script
     END,
@@ -24,6 +35,23 @@ from common import (  # benchmarks/ is on sys.path when run as a script
 
 from backtest.run import BacktestRequest, run_backtest
 from core.config import Settings
+from model.training import train
+from producers.sources import load_prices
+
+ROOT = Path(__file__).resolve().parents[1]
+YEAR = ("2024-01-02", "2024-12-30")
+ISSUE_1000_S, GOAL_1000_S = 245.0, 60.0
+COMMAND = (
+    sys.executable,
+    "-m",
+    "tickcast",
+    "backtest",
+    "--engine",
+    "local",
+    "--source",
+    "synthetic",
+)
+SYNTHETIC_EPOCHS = 3  # the model's quality does not matter here, only its shape
 
 
 def timed(settings: Settings, request: BacktestRequest) -> tuple[dict, float]:
@@ -33,8 +61,61 @@ def timed(settings: Settings, request: BacktestRequest) -> tuple[dict, float]:
     return report, time.perf_counter() - started
 
 
+def many_tickers(settings: Settings, sizes: list[int], report: Report) -> None:
+    """`tickcast backtest --engine local` over N synthetic tickers, one year, whole process."""
+    quick = settings.model_copy(
+        update={"model": settings.model.model_copy(update={"max_epochs": SYNTHETIC_EPOCHS})}
+    )
+    prices = load_prices(
+        "synthetic", ["SYNA", "SYNB"], quick.data, date(2018, 1, 2), date(2023, 12, 29)
+    )
+    train(prices, quick, progress=False)  # takes the synthetic alias: the first of the store
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TICKCAST_", "KAFKA_"))}
+    env |= {
+        "TICKCAST_DATA__DIR": str(settings.data.dir),
+        "TICKCAST_MLFLOW__TRACKING_URI": settings.mlflow.tracking_uri,
+    }
+    per_ticker = {}
+    for n in sizes:
+        names = ",".join(f"S{i:04d}" for i in range(n))
+        started = time.perf_counter()
+        done = subprocess.run(
+            [*COMMAND, "--tickers", names, "--start", YEAR[0], "--end", YEAR[1]],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        seconds = time.perf_counter() - started
+        if done.returncode != 0:
+            report.add(
+                f"local backtest, {n} synthetic tickers, one year",
+                "failed",
+                done.stderr[-160:],
+                False,
+            )
+            continue
+        per_ticker[n] = seconds / n
+        goal = f"<= {GOAL_1000_S:.0f} s; issue {ISSUE_1000_S:.0f} s" if n == 1000 else ""
+        report.add(
+            f"local backtest, {n} synthetic tickers, one year (whole command)",
+            f"{seconds:.1f} s ({1000 * seconds / n:.0f} ms per ticker)",
+            goal,
+            seconds <= GOAL_1000_S if n == 1000 else None,
+        )
+    if len(per_ticker) >= 2:
+        small, large = min(per_ticker), max(per_ticker)
+        ratio = per_ticker[large] / per_ticker[small]
+        report.add(
+            f"cost per ticker at {large} over at {small} tickers",
+            f"{ratio:.2f}",
+            "about 1 or below when linear (start-up spreads over more tickers)",
+            ratio <= 1.25,
+        )
+
+
 def main() -> None:
-    args = arguments(__doc__)
+    args = arguments(__doc__, tickers="100,1000")
     source = f"csv:{args.data}"
     report = Report("tickcast backtests (issue 5)")
     with temporary_settings() as settings:
@@ -80,6 +161,9 @@ def main() -> None:
                     f"DM p {m['dm_pvalue']:.3f} (stat {m['dm_statistic']:+.2f})",
                     f"naive MASE 1; coin flip 50%; {m['drift_alerts']} drift alerts",
                 )
+        sizes = [int(n) for n in str(args.tickers).split(",") if n.strip()]
+        if sizes:
+            many_tickers(settings, sizes, report)
     report.print()
 
 

@@ -146,6 +146,13 @@ class MlflowSettings(BaseModel, frozen=True):
     serve: str = Field(
         "", description="Alias or version the worker and API serve; empty: the champion alias."
     )
+    start_choice: str = Field(
+        "",
+        description="A file `up` writes once it has chosen the model (its alias and version): "
+        "a worker or API given one starts at once, waits for the file, and loads that version "
+        "from the local model cache without reading the registry; only at start. Empty: read "
+        "the registry at start.",
+    )
 
     @property
     def served(self) -> str:
@@ -197,6 +204,13 @@ class KafkaSettings(BaseModel, frozen=True):
     session_timeout_s: float = Field(
         10.0, gt=0, description="A dead worker's partitions move after this."
     )
+    embedded_session_timeout_s: float = Field(
+        2.0,
+        gt=0,
+        description="session_timeout_s of the workers `up` starts on its embedded broker: "
+        "Tansu holds a group join for half the session timeout, which every worker start "
+        "waits (Apache Kafka refuses timeouts under 6 s by default, hence two settings).",
+    )
     rebalance_timeout_s: float = Field(
         10.0, gt=0, description="Longest wait for a group to (re)form."
     )
@@ -208,6 +222,18 @@ class KafkaSettings(BaseModel, frozen=True):
         "gives up with one line naming the address.",
     )
 
+    table_store: Literal["rocksdb", "memory"] = Field(
+        "rocksdb",
+        description="Where the worker keeps its per-ticker table: rocksdb, on disk under "
+        "data.dir, so a restarted worker reads only the changelog written since; memory, "
+        "which reads the whole changelog at every start.",
+    )
+    table_memory_mb: int = Field(
+        8,
+        ge=1,
+        le=4096,
+        description="RocksDB write buffer, and again block cache, per table partition (MB).",
+    )
     closes_kept: int = Field(
         60,
         ge=2,
@@ -317,6 +343,24 @@ class ForecastSettings(BaseModel, frozen=True):
         return self
 
 
+class BacktestSettings(BaseModel, frozen=True):
+    """`tickcast backtest`: what it draws, and how its stream engine knows the run is over."""
+
+    max_plots: int = Field(
+        20,
+        ge=0,
+        description="Per-ticker PNGs are drawn by default for at most this many tickers "
+        "(each costs about 0.4 s); --plots draws them for any number, --no-plots never.",
+    )
+    stream_settle_s: float = Field(
+        0.5,
+        gt=0,
+        le=30,
+        description="--engine stream: once every forecast is back, the silence that ends "
+        "the wait for the last scores and alerts, which the worker sends with them.",
+    )
+
+
 class Settings(BaseSettings):
     """tickcast settings. Env: TICKCAST_<SECTION>__<FIELD>, e.g. TICKCAST_MODEL__HIDDEN_SIZE."""
 
@@ -332,6 +376,7 @@ class Settings(BaseSettings):
     mlflow: MlflowSettings = MlflowSettings()
     kafka: KafkaSettings = KafkaSettings()
     api: ApiSettings = ApiSettings()
+    backtest: BacktestSettings = BacktestSettings()
 
     @model_validator(mode="after")
     def _resolve_mlflow(self) -> Settings:

@@ -5,12 +5,16 @@ soon as data arrives, but Tansu (the embedded broker) holds it for the whole wai
 ~0.5 s on every forecast. aiokafka reads the private `_fetch_max_wait_ms` when the consumer
 starts, so setting it on the new consumer takes effect; tests/streams/test_transport.py shows
 it does against the embedded broker, and fails if an upgrade breaks it.
+
+Faust's table manager also sleeps a second before it subscribes, in case tables are still
+being declared; tickcast declares its table with the app, so `PromptTableManager` does not.
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from faust.tables import TableManager
 from faust.transport import drivers
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
@@ -41,3 +45,18 @@ def broker_url(bootstrap: str, fetch_max_wait_ms: int) -> str:
     globals()[name] = type(name, (faust_aiokafka.Transport,), {"Consumer": Consumer})
     drivers.TRANSPORTS.aliases[scheme] = f"{__name__}:{name}"
     return ";".join(f"{scheme}://{server.strip()}" for server in bootstrap.split(","))
+
+
+class PromptTableManager(TableManager):
+    """Faust's table manager without the second it waits before subscribing.
+
+    Faust sleeps so that tables declared late are still registered; every tickcast table is
+    declared with the app, before it starts (a later one would still fail loudly: "Too late
+    to add tables"). The second came before each worker's group join, so before its first
+    forecast.
+    """
+
+    async def on_start(self) -> None:
+        if not self.should_stop:
+            await self._update_channels()
+            await self.recovery.start()

@@ -180,10 +180,11 @@ async def ensure_topics(kafka: KafkaSettings) -> list[str]:
 
 def faust_options(kafka: KafkaSettings) -> dict[str, Any]:
     """Keyword arguments of `faust.App` for this bus: broker URL, transport and timeouts."""
-    from core.faust_transport import broker_url  # imports faust: only the worker needs it
+    from core.faust_transport import PromptTableManager, broker_url  # imports faust
 
     return {
         "broker": broker_url(bootstrap(kafka), kafka.fetch_max_wait_ms),
+        "TableManager": PromptTableManager,
         "producer_acks": -1,
         "processing_guarantee": kafka.processing_guarantee,
         "broker_commit_interval": kafka.commit_interval_s,

@@ -22,6 +22,7 @@ says what changed (the spread or the trend); see DriftSettings to tune.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -109,8 +110,64 @@ def ks_two_sample(sample: np.ndarray, baseline: ReturnBaseline) -> tuple[float, 
     return d, float(special.kolmogorov((root + 0.12 + 0.11 / root) * d))
 
 
+def _right_ranks(rows: np.ndarray) -> np.ndarray:
+    """Per element of row-sorted `rows`, how many of its row are <= it (searchsorted 'right'
+    of a row into itself), from the ends of runs of equal values: no search per row."""
+    width = rows.shape[1]
+    ends = np.ones(rows.shape, dtype=bool)
+    ends[:, :-1] = rows[:, :-1] != rows[:, 1:]
+    last = np.where(ends, np.arange(width), width)
+    return np.minimum.accumulate(last[:, ::-1], axis=1)[:, ::-1] + 1
+
+
+def _left_ranks(rows: np.ndarray) -> np.ndarray:
+    """Per element of row-sorted `rows`, how many of its row are < it (searchsorted 'left')."""
+    starts = np.ones(rows.shape, dtype=bool)
+    starts[:, 1:] = rows[:, 1:] != rows[:, :-1]
+    first = np.where(starts, np.arange(rows.shape[1]), 0)
+    return np.maximum.accumulate(first, axis=1)
+
+
+def ks_many(samples: np.ndarray, baseline: ReturnBaseline) -> tuple[np.ndarray, np.ndarray]:
+    """`ks_two_sample` of every row of `samples` (N x n) at once, bit for bit: D and p.
+
+    The same counts and the same arithmetic as the one-window version. Its scan of every
+    baseline point is replaced by the points where the difference of the two ECDFs can peak:
+    the window's ECDF is constant between the baseline positions of its own points, where the
+    baseline's only grows, so the largest gap of each stretch sits at one of its two ends.
+    """
+    x = np.sort(np.asarray(samples, dtype=np.float64), axis=1)
+    n, m = x.shape[1], baseline.sorted_returns.size
+    base = baseline.sorted_returns
+    at_x = _right_ranks(x) / n - np.searchsorted(base, x, side="right") / m
+    # Where each window point falls among the baseline's: the ECDF of the window at baseline
+    # point j counts the window points whose position is <= j.
+    position = np.searchsorted(base, x, side="left")  # row-sorted, as x is
+    inside = position < m  # at j = position: the window points <= it
+    at_start = _right_ranks(position) / n - baseline.own_cdf[np.minimum(position, m - 1)]
+    after = position >= 1  # at j = position - 1: the window points < baseline point `position`
+    at_end = _left_ranks(position) / n - baseline.own_cdf[np.maximum(position - 1, 0)]
+    first = (position == 0).sum(axis=1) / n - baseline.own_cdf[0]
+    last = inside.sum(axis=1) / n - baseline.own_cdf[m - 1]
+    d = np.maximum.reduce(
+        [
+            np.abs(at_x).max(axis=1),
+            np.where(inside, np.abs(at_start), 0.0).max(axis=1),
+            np.where(after, np.abs(at_end), 0.0).max(axis=1),
+            np.abs(first),
+            np.abs(last),
+        ]
+    )
+    root = math.sqrt(n * m / (n + m))
+    return d, special.kolmogorov((root + 0.12 + 0.11 / root) * d)
+
+
 def ks_statistic(returns: np.ndarray, baseline: ReturnBaseline, alpha: float) -> DriftStatistic:
     d, pvalue = ks_two_sample(returns, baseline)
+    return _ks(d, pvalue, alpha)
+
+
+def _ks(d: float, pvalue: float, alpha: float) -> DriftStatistic:
     return DriftStatistic(
         name="ks_pvalue",
         value=pvalue,
@@ -124,7 +181,14 @@ def volatility_ratio(
     returns: np.ndarray, baseline: ReturnBaseline, low: float, high: float
 ) -> DriftStatistic:
     deviations = returns - float(returns.sum()) / returns.size  # not .mean(): per forecast
-    std = math.sqrt(float(deviations @ deviations) / (returns.size - 1))
+    return _volatility(float(deviations @ deviations), returns.size, baseline, low, high)
+
+
+def _volatility(
+    squares: float, n: int, baseline: ReturnBaseline, low: float, high: float
+) -> DriftStatistic:
+    """From the sum of squared deviations of `n` returns about their mean."""
+    std = math.sqrt(squares / (n - 1))
     ratio = std / baseline.std
     return DriftStatistic(
         name="volatility_ratio",
@@ -136,8 +200,11 @@ def volatility_ratio(
 
 
 def mean_zscore(returns: np.ndarray, baseline: ReturnBaseline, limit: float) -> DriftStatistic:
-    mean = float(returns.sum()) / returns.size
-    z = (mean - baseline.mean) / (baseline.std / math.sqrt(returns.size))
+    return _zscore(float(returns.sum()) / returns.size, returns.size, baseline, limit)
+
+
+def _zscore(mean: float, n: int, baseline: ReturnBaseline, limit: float) -> DriftStatistic:
+    z = (mean - baseline.mean) / (baseline.std / math.sqrt(n))
     return DriftStatistic(
         name="mean_return_z",
         value=z,
@@ -178,3 +245,49 @@ def assess_drift(
         statistics=[ks, vol, mean],
         notes=level_note(closes, baseline, name),
     )
+
+
+def assess_drift_many(
+    closes: np.ndarray,
+    baselines: dict[str, ReturnBaseline],
+    thresholds: DriftSettings,
+    tickers: Sequence[str | None],
+) -> list[DriftReport]:
+    """`assess_drift` of every row of `closes` (N x W), the same reports to the bit.
+
+    One pass of numpy per baseline for the whole micro-batch: one window at a time, the
+    statistics cost three times the forward pass. Each row's report reads only that row, so
+    a forecast does not depend on what else is in its batch.
+    """
+    closes = np.asarray(closes, dtype=np.float64)
+    returns = log_returns(closes)
+    n = returns.shape[1]
+    chosen = [baseline_for(baselines, ticker) for ticker in tickers]
+    ks: list[tuple[float, float]] = [(0.0, 0.0)] * len(chosen)
+    for name in dict.fromkeys(name for name, _ in chosen):
+        rows = [i for i, (which, _) in enumerate(chosen) if which == name]
+        d, p = ks_many(returns[rows], baselines[name])
+        for i, d_i, p_i in zip(rows, d.tolist(), p.tolist(), strict=True):
+            ks[i] = (d_i, p_i)
+    means = (returns.sum(axis=1) / n).tolist()  # the row's own sum, as one window's
+    deviations = returns - np.asarray(means)[:, None]
+    reports = []
+    for i, (name, baseline) in enumerate(chosen):
+        ks_stat = _ks(*ks[i], thresholds.ks_alpha)
+        vol = _volatility(
+            float(deviations[i] @ deviations[i]),
+            n,
+            baseline,
+            thresholds.vol_ratio_low,
+            thresholds.vol_ratio_high,
+        )
+        mean = _zscore(means[i], n, baseline, thresholds.mean_z)
+        reports.append(
+            DriftReport(
+                drift=ks_stat.drift and (vol.drift or mean.drift),
+                baseline=name,
+                statistics=[ks_stat, vol, mean],
+                notes=level_note(closes[i], baseline, name),
+            )
+        )
+    return reports

@@ -12,7 +12,6 @@ import numpy as np
 
 from model.errors import NotEnoughDataError
 from model.forecaster import Forecaster, WindowInput
-from model.plots import report_plots
 from model.predictor import Predictor
 from model.reports import OVERALL, Scored, baselines_for, report_metrics
 from model.windows import WindowSet, concat, make_windows
@@ -104,8 +103,8 @@ def windows_in_range(
 def history_until(scored: Scored) -> dict[str, date]:
     """Per ticker, the day before its first scored target: what the baselines may fit on."""
     return {
-        ticker: scored.target_date[scored.ticker == ticker].min().astype(date) - timedelta(days=1)
-        for ticker in scored.tickers()
+        ticker: scored.target_date[rows].min().astype(date) - timedelta(days=1)
+        for ticker, rows in scored.groups().items()
     }
 
 
@@ -129,6 +128,8 @@ def evaluate(
     shrink = predictor.bundle.calibration.shrink if predictor.bundle.calibration else None
     metrics: dict[str, MetricSet] = report_metrics(scored, baselines, shrink)
     if plots is not None:
+        from model.plots import report_plots  # matplotlib: only when plots are written
+
         report_plots(scored, plots, f"{start or 'start'}..{end or 'end'}, split conformal")
     return EvaluationReport(
         model_name=predictor.name,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date
 from functools import cached_property
 from typing import Any
@@ -18,7 +18,7 @@ import numpy as np
 
 from core.config import DriftSettings, ForecastSettings
 from model.bundle import Calibration, ModelBundle
-from model.drift import assess_drift
+from model.drift import assess_drift_many
 from model.errors import IncompatibleModelError, InvalidWindowError
 from model.features import returns_to_prices
 from model.intervals import (
@@ -249,6 +249,9 @@ class Forecaster:
         prices = returns_to_prices(closes[:, -1], points)
         if not np.all(np.isfinite(prices)):
             raise InvalidWindowError("these prices give no finite forecast; check the window")
+        drifts = assess_drift_many(
+            closes, self.bundle.baselines, self.drift, [item.ticker for item in inputs]
+        )
         predictions = []
         for i, item in enumerate(inputs):
             ranged, scale = bool(distribution.ranged[i]), float(distribution.scale[i])
@@ -266,7 +269,7 @@ class Forecaster:
                     last_close=last,
                     predicted_close=float(prices[i]),
                     predicted_return=float(points[i]),
-                    drift=assess_drift(closes[i], self.bundle.baselines, self.drift, item.ticker),
+                    drift=drifts[i],
                     quantiles=quantiles,
                     return_quantiles=returns,
                     volatility=scale * calibration.spread(ranged),
@@ -289,10 +292,13 @@ class Forecaster:
             prediction.last_close,
             coverages,
         )
-        return replace(
-            prediction,
+        # dataclasses.replace, without its walk over the fields: once per forecast on the stream
+        moved = object.__new__(Prediction)
+        moved.__dict__.update(
+            prediction.__dict__,
             quantiles=quantiles,
             return_quantiles=returns,
             radii=radii,
             interval_method="aci",
         )
+        return moved

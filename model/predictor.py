@@ -1,5 +1,7 @@
 """Predictor: a registered model loaded by alias or version, with its registry record.
 
+Loaded from the local model cache (model.fetch): serving processes never import MLflow.
+
 Forecasting goes through its `Forecaster`, the one forecast path of every caller.
 """
 
@@ -9,13 +11,14 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 import numpy as np
 
 from core.config import Settings
 from model.bundle import ModelBundle
+from model.fetch import BUNDLE, chosen_at_start, fetch, read_record
 from model.forecaster import Forecaster, Prediction, WindowInput
-from model.registry import connect, fetch
 from schemas.messages import TrainedOn
 
 logger = logging.getLogger(__name__)
@@ -39,27 +42,38 @@ class Predictor:
     ) -> Predictor:
         """Load `ref` (an alias or a version number). By default: `mlflow.served` (the
         champion unless configured), or for `synthetic` prices the synthetic alias, since no
-        champion is trained on them."""
-        client = connect(settings.mlflow)
-        ref = ref or (settings.mlflow.synthetic_alias if synthetic else settings.mlflow.served)
-        fetched = fetch(client, settings.mlflow.model_name, ref)
-        version = str(fetched.version.version)
-        logger.info("loaded %s version %s (%s)", settings.mlflow.model_name, version, ref)
+        champion is trained on them.
+
+        The model comes from the local cache (model.fetch), filled by a child process that
+        reads the registry, so this process never imports MLflow. Under `up`, the first load
+        waits for the version `up` chose and fetched into the cache (`mlflow.start_choice`).
+        """
+        mlflow = settings.mlflow
+        ref = ref or (mlflow.synthetic_alias if synthetic else mlflow.served)
+        folder = chosen_at_start(settings, ref) or fetch(settings, ref)
+        predictor = cls.from_cache(settings, folder)
+        logger.info("loaded %s version %s (%s)", predictor.name, predictor.version, ref)
+        return predictor
+
+    @classmethod
+    def from_cache(cls, settings: Settings, folder: Path) -> Predictor:
+        """A version from its folder in the model cache: the bundle and its registry record."""
+        record = read_record(folder)
         return cls(
             forecaster=Forecaster(
-                fetched.bundle,
+                ModelBundle.load(folder / BUNDLE),
                 settings.mlflow.model_name,
-                version,
+                record.version,
                 settings.forecast,
                 settings.drift,
-                fetched.trained_on,
+                record.trained_on,
             ),
-            params=fetched.params,
-            metrics=fetched.metrics,
-            tags=fetched.tags,
-            run_id=fetched.version.run_id,
-            aliases=tuple(fetched.version.aliases or ()),
-            trained_at=fetched.trained_at,
+            params=record.params,
+            metrics=record.metrics,
+            tags=record.tags,
+            run_id=record.run_id,
+            aliases=tuple(record.aliases),
+            trained_at=record.trained_at,
         )
 
     @property

@@ -1,4 +1,8 @@
-"""MLflow in and out: the tracking store, model logging, the registry and the champion alias."""
+"""MLflow in and out: the tracking store, model logging, the registry and the champion alias.
+
+MLflow (1.3 s and 170 MB at import) loads when a function here first reads or writes the
+registry, not with this module: serving processes use its pure helpers without it.
+"""
 
 from __future__ import annotations
 
@@ -10,16 +14,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-
-import mlflow
-from mlflow import MlflowClient
-from mlflow.entities.model_registry import ModelVersion
-from mlflow.exceptions import MlflowException
+from typing import TYPE_CHECKING
 
 from core.config import MlflowSettings
 from model.bundle import NETWORK, ModelBundle
 from model.errors import ModelNotFoundError
 from schemas.messages import TrainedOn
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.entities.model_registry import ModelVersion
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +45,9 @@ def read_flag(value: str | None) -> bool:
 
 def connect(settings: MlflowSettings) -> MlflowClient:
     """Point MLflow at the configured store and make sure the experiment exists."""
+    import mlflow
+    from mlflow import MlflowClient
+
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     if settings.tracking_uri.startswith("sqlite:///"):
         Path(settings.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(
@@ -59,6 +66,8 @@ def connect(settings: MlflowSettings) -> MlflowClient:
 @contextmanager
 def experiment(settings: MlflowSettings, name: str) -> Iterator[MlflowClient]:
     """Runs started inside go to experiment `name`; the configured one is back after, always."""
+    import mlflow
+
     client = connect(settings)
     mlflow.set_experiment(name)
     try:
@@ -70,6 +79,8 @@ def experiment(settings: MlflowSettings, name: str) -> Iterator[MlflowClient]:
 def log_bundle(bundle: ModelBundle) -> str:
     """Log the bundle as a pyfunc model in the active run; returns its model URI. The bundle
     carries its network as ONNX (model.onnx), which is what every tickcast process serves."""
+    import mlflow.pyfunc
+
     with tempfile.TemporaryDirectory() as tmp:
         path = bundle.save(Path(tmp) / BUNDLE_ARTIFACT)
         info = mlflow.pyfunc.log_model(
@@ -118,6 +129,8 @@ def read_trained_on(tags: dict[str, str], params: dict[str, str]) -> TrainedOn |
 def register(model_uri: str, name: str, run_id: str, trained_on: TrainedOn | None = None) -> str:
     """A new version of the registered model `name`, tagged with what it was trained on;
     returns the version number."""
+    import mlflow
+
     tags = {"run_id": run_id, **(trained_on_tags(trained_on) if trained_on else {})}
     version = mlflow.register_model(model_uri, name, tags=tags)
     return str(version.version)
@@ -125,6 +138,8 @@ def register(model_uri: str, name: str, run_id: str, trained_on: TrainedOn | Non
 
 def find_version(client: MlflowClient, name: str, ref: str) -> ModelVersion:
     """A version number ('3') or an alias ('champion') to its ModelVersion."""
+    from mlflow.exceptions import MlflowException
+
     try:
         if ref.isdigit():
             return client.get_model_version(name, ref)
@@ -139,6 +154,8 @@ def find_version(client: MlflowClient, name: str, ref: str) -> ModelVersion:
 
 def alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
     """The version holding `alias`, or None when there is none yet."""
+    from mlflow.exceptions import MlflowException
+
     try:
         return str(client.get_model_version_by_alias(name, alias).version)
     except MlflowException:
@@ -163,6 +180,8 @@ class FetchedModel:
 
 def fetch(client: MlflowClient, name: str, ref: str) -> FetchedModel:
     """Download (or open, for a local store) a registered model and its run's records."""
+    import mlflow.artifacts
+
     version = find_version(client, name, ref)
     local = Path(
         mlflow.artifacts.download_artifacts(
@@ -193,6 +212,8 @@ def fetch(client: MlflowClient, name: str, ref: str) -> FetchedModel:
 def keep_network(client: MlflowClient, version: ModelVersion, bundle: ModelBundle) -> None:
     """Store the ONNX network that loading exported with the registered model, so later loads
     find it. A store that refuses (read-only, or a run-logged model) costs an export per load."""
+    from mlflow.exceptions import MlflowException
+
     source = version.source or ""
     model_id = version.model_id or (
         source.removeprefix("models:/") if source.startswith("models:/m-") else None

@@ -11,15 +11,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from mlflow import MlflowClient
-
-from core.config import Settings
+from core.config import MlflowSettings, Settings
 from model.errors import ModelNotFoundError
 from model.registry import alias_version, connect, read_trained_on, trained_on_of
 from producers.sources import PriceData
 from schemas.messages import TrainedOn
 
 if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
     from model.fitting import EpochHook
 
 
@@ -33,6 +33,11 @@ class ServingChoice:
     trained: bool  # trained by this call
     line: str  # one line for the screen
     warning: bool = False  # serving a model that never saw prices like these (--no-retrain)
+
+
+def alias_for(mlflow: MlflowSettings, data: PriceData) -> str:
+    """The alias that serves prices like `data`: synthetic prices never get the champion."""
+    return mlflow.synthetic_alias if data.synthetic else mlflow.champion_alias
 
 
 def mismatch(trained_on: TrainedOn | None, data: PriceData) -> str | None:
@@ -68,13 +73,15 @@ def choose_model(
     say: Callable[[str], None] = lambda _: None,
     progress: bool = True,
     on_epoch: EpochHook | None = None,
+    before_training: Callable[[], None] = lambda: None,
 ) -> ServingChoice:
     """Serve the alias for these prices (`synthetic` or the champion) when it fits them;
     otherwise train on them, saying why first, and serve what was trained (by its alias if
     it took it, else by version). A version trained earlier on prices like these serves
-    before anything is trained again. With `retrain=False`, keep a misfit and warn."""
+    before anything is trained again. With `retrain=False`, keep a misfit and warn.
+    `before_training` runs just before torch and Lightning load (the caller quiets them)."""
     mlflow = settings.mlflow
-    alias = mlflow.synthetic_alias if data.synthetic else mlflow.champion_alias
+    alias = alias_for(mlflow, data)
     client = connect(mlflow)
     version = alias_version(client, mlflow.model_name, alias)
     if version is not None:
@@ -99,6 +106,7 @@ def choose_model(
         line = f"--no-retrain: serving {alias} v{version} although {why}"
         return ServingChoice(alias, version, held, False, line, warning=True)
     say(f"{reason}: training one on {', '.join(data.frames)} ({data.kind} prices)")
+    before_training()
     from model.training import train  # torch and Lightning: only when training
 
     result = train(data, settings, progress=progress, on_epoch=on_epoch)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date
 
 from pydantic import ValidationError
@@ -168,7 +168,7 @@ def process_batch(
                 logger.debug("skipped %s@%d: redelivered", message.topic, message.offset)
                 continue
             position = (message.partition, message.offset)  # applied, whatever comes of it
-            states[tick.ticker] = replace(state, position=position)
+            states[tick.ticker] = state.evolve(position=position)
             check(tick, rules)
             if state.synthetic != tick.synthetic and len(state.window):
                 kinds = ("synthetic", "real") if tick.synthetic else ("real", "synthetic")
@@ -178,7 +178,7 @@ def process_batch(
         except Exception as exc:
             result.dead_letters.append(dead_letter(message, _failure(exc)))
             continue
-        states[tick.ticker] = replace(state, window=window, position=position)  # one copy
+        states[tick.ticker] = state.evolve(window=window, position=position)  # one copy
         if outcome in SKIPS:
             counter = SKIPS[outcome]
             setattr(result, counter, getattr(result, counter) + 1)
@@ -196,9 +196,7 @@ def process_batch(
         if len(window) >= size:
             index = len(pending)
             pending.append(
-                WindowInput(
-                    window.array()[-size:], tick.ticker, tick.date, window.bar_array()[-size:]
-                )
+                WindowInput(window.array(size), tick.ticker, tick.date, window.bar_array(size))
             )
         accepted.append((message, tick, index))
     # With scoring, each forecast's quantiles are read at its ticker's ACI coverages below.

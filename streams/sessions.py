@@ -8,7 +8,6 @@ close.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -38,7 +37,7 @@ def settle(
         return state
     if tick.date != outstanding.target_date:
         result.expired += 1
-        return replace(state, outstanding=None)
+        return state.evolve(outstanding=None)
     row, inside = assess(outstanding, tick.close)
     keep = max(*ROLLING, rules.sessions)
     history = state.history.add(outstanding.model_version, row, keep)
@@ -54,7 +53,7 @@ def settle(
         )
         calibration = Calibrated(calibration.version, coverages)
     alerts = _performance(state, outstanding, rows, rules, result)
-    return replace(state, outstanding=None, history=history, calibration=calibration, **alerts)
+    return state.evolve(outstanding=None, history=history, calibration=calibration, **alerts)
 
 
 def _performance(
@@ -163,4 +162,4 @@ def forecast_message(
             coverages=forecaster.coverages,
             radii=prediction.radii,
         )
-    return replace(state, drift=drift, calibration=calibration, outstanding=outstanding)
+    return state.evolve(drift=drift, calibration=calibration, outstanding=outstanding)

@@ -130,6 +130,16 @@ class TickerState:
     position: tuple[int, int] | None = None  # (partition, offset) of the last message applied
     synthetic: bool = False  # the kind of prices it holds: real and synthetic never mix
 
+    def evolve(self, **changes: Any) -> TickerState:
+        """`dataclasses.replace`, without its walk over the fields and the frozen __init__:
+        it runs several times per close, and TickerState has no __post_init__ to honour."""
+        unknown = changes.keys() - self.__dict__.keys()
+        if unknown:
+            raise TypeError(f"TickerState has no field {sorted(unknown)}")
+        new = object.__new__(TickerState)
+        new.__dict__.update(self.__dict__, **changes)
+        return new
+
     def for_kind(self, synthetic: bool) -> TickerState:
         """This state for a close of that kind; for the other kind, a fresh start (keeping only
         the position), so that synthetic closes never enter a real window, nor real ones a

@@ -42,5 +42,5 @@ def run_worker(settings: Settings, model: str | None = None, loglevel: str = "WA
     app = create_app(settings, predictor.forecaster)
     metrics.serve(settings.kafka.metrics_port, settings.kafka.metrics_host)
     logger.info("worker: %s v%s on %s", predictor.name, predictor.version, bootstrap)
-    gc.freeze()  # start-up's objects (torch, Faust, the model) are never scanned by the GC again
+    gc.freeze()  # start-up's objects (Faust, the model) are never scanned by the GC again
     QuietWorker(app, loglevel=loglevel, quiet=True).execute_from_commandline()

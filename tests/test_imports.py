@@ -72,3 +72,58 @@ def test_the_command_line_loads_no_heavy_library_before_a_command_needs_it() -> 
         check=True,
     )
     assert json.loads(done.stdout.splitlines()[-1]) == []
+
+
+# The worker and the API load their model from the local cache (model/fetch.py), which a short
+# child process fills from the registry: MLflow (1.3 s, 170 MB) never loads in them.
+# tests/model/test_fetch.py loads a real champion that way and checks the same.
+REGISTRY_FREE = ("model.predictor", "model.registry", "model.serving", "streams.worker", "api.main")
+
+
+def test_the_worker_and_api_modules_do_not_import_mlflow() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE % (("mlflow",),), *REGISTRY_FREE],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    assert json.loads(done.stdout.splitlines()[-1]) == {name: [] for name in REGISTRY_FREE}
+
+
+def test_the_mlflow_probe_sees_a_module_that_imports_it() -> None:
+    """The check above can fail: MLflow's pyfunc entry (for other tools) does load it."""
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE % (("mlflow",),), "model.fetch", "model.pyfunc"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    seen = json.loads(done.stdout.splitlines()[-1])
+    assert seen == {"model.fetch": [], "model.pyfunc": ["mlflow"]}
+
+
+def test_backtests_and_evaluation_load_neither_mlflow_nor_matplotlib_at_import() -> None:
+    """MLflow is read in a child process (backtest/tracking.py) and matplotlib loads only
+    when a plot is written: importing the code that runs `backtest` and `evaluate` loads
+    neither. The whole commands are checked in tests/backtest/test_backtest.py."""
+    modules = ("backtest.run", "backtest.tracking", "model.evaluation", "model.baselines")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"import importlib, json, sys\n"
+            f"for name in {modules!r}: importlib.import_module(name)\n"
+            f"print(json.dumps([m for m in ('mlflow', 'matplotlib', *{TRAINING_ONLY!r}) "
+            f"if m in sys.modules]))",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert json.loads(done.stdout.splitlines()[-1]) == []

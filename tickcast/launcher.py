@@ -4,6 +4,10 @@ The screen says what runs and on what: the source (synthetic prices said so), th
 served and what it was trained on, the lines to paste in another shell; then bars while it
 trains and replays, one line per forecast or alert in date order, and one line once every
 published close has been answered. Library lines stay out of it unless --verbose.
+
+The worker and API start as soon as the prices are loaded, and wait for the model `up`
+chooses (or trains) in the meantime: it fetches that version into the local model cache and
+writes its choice to a file they wait on, so their start-up overlaps the choice.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,7 +31,9 @@ from typing import IO, TYPE_CHECKING
 from core import kafka as bus
 from core.config import Settings
 from core.errors import UnavailableError
+from core.logs import setup_logging
 from core.processes import die_with_parent, interrupt_on_signals, stop
+from model.serving import alias_for, choose_model
 from producers.errors import SourceUnavailable
 from producers.sources import PriceData, load_prices, parse_source
 from streams.broker import EmbeddedBroker
@@ -62,6 +69,7 @@ class ChildExited(UnavailableError):
 
 
 STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+SESSION_TIMEOUT_ENV = "TICKCAST_KAFKA__SESSION_TIMEOUT_S"
 
 
 @contextmanager
@@ -128,6 +136,12 @@ class Children:
                     "Stopping everything"
                 )
 
+    def retire(self, name: str, timeout_s: float = 15.0) -> None:
+        """Stop the child `name` and forget it: one started again under the same name."""
+        for entry in [entry for entry in self.processes if entry[0] == name]:
+            self.processes.remove(entry)
+            stop(entry[1], timeout_s, name)
+
     def stop(self, timeout_s: float = 15.0) -> None:
         """Last started, first stopped: the worker leaves its group while the broker still runs."""
         for name, process in reversed(self.processes):
@@ -158,18 +172,44 @@ def show_source(screen: Screen, data: PriceData) -> None:
     screen.plain(f"tickers    {', '.join(data.frames)}: {closes} closes, {first}..{last}")
 
 
-def serve(settings: Settings, data: PriceData, retrain: bool, screen: Screen) -> ServingChoice:
-    """The model the worker and API serve: choose_model trains one when none fits these
-    prices, saying why, with a bar of its epochs."""
-    from model.serving import choose_model  # torch: after the fast checks
+# Training in `up` runs beside the worker and API starting up: on 2 cores, torch's two
+# threads spin against them and each other (a step of the LSTM: 5 ms on one thread, 110 to
+# 220 ms on two, on a busy 2-core machine).
+TRAINING_THREADS = 1
 
+
+def prepare_training(verbose: bool) -> None:
+    """Just before `up` trains: Lightning quieted as it loads, torch on TRAINING_THREADS."""
+    setup_logging(verbose, heavy=True)
+    import torch
+
+    torch.set_num_threads(TRAINING_THREADS)
+
+
+def serve(settings: Settings, data: PriceData, options: UpOptions, screen: Screen) -> ServingChoice:
+    """The model the worker and API serve: choose_model trains one when none fits these
+    prices, saying why, with a bar of its epochs.
+
+    MLflow loads here and Lightning only before a training: each quieted as it loads (they
+    set their loggers up on import), so a run with a model never pays Lightning's seconds.
+    """
+    setup_logging(options.verbose, registry=True)
     bar = TrainingBar(screen, settings.model.max_epochs)
     try:
         choice = choose_model(
-            settings, data, retrain=retrain, say=bar.say, progress=False, on_epoch=bar.on_epoch
+            settings,
+            data,
+            retrain=options.retrain,
+            say=bar.say,
+            progress=False,
+            on_epoch=bar.on_epoch,
+            before_training=lambda: prepare_training(options.verbose),
         )
     finally:
         bar.close()
+    from model.fetch import fetch  # MLflow is loaded here: in process
+
+    fetch(settings, choice.version)  # into the cache, where the worker and API start on it
     if choice.warning:
         screen.warn(f"model      {choice.line}")
     else:
@@ -240,43 +280,89 @@ def train_data_env(source: str, env: dict[str, str]) -> dict[str, str]:
 
 
 def start_services(
-    children: Children, settings: Settings, options: UpOptions, choice: ServingChoice
-) -> str:
-    """The worker and the API, serving `choice.ref`; returns the API token made for this run
-    ("" when TICKCAST_API__TOKEN is set)."""
+    children: Children,
+    settings: Settings,
+    options: UpOptions,
+    served: Served,
+    embedded: bool,
+) -> None:
+    """The worker and the API, serving `served.ref`: they start at once and wait for the
+    version `up` chooses (`served.choice`), so their start-up overlaps the choice and any
+    training. On the embedded broker the worker's session timeout is
+    `embedded_session_timeout_s`, unless one is set: Tansu makes a join wait half of it."""
     env = {
         **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
-        "TICKCAST_MLFLOW__SERVE": choice.ref,
+        "TICKCAST_MLFLOW__SERVE": served.ref,
+        "TICKCAST_MLFLOW__START_CHOICE": str(served.choice),
         "PYTHONUNBUFFERED": "1",  # their lines reach the screen as they are written
     }
+    if embedded:
+        env.setdefault(SESSION_TIMEOUT_ENV, str(settings.kafka.embedded_session_timeout_s))
     verbose = ["--verbose"] if options.verbose else []
     children.start("worker", [sys.executable, "-m", "tickcast", "worker", *verbose], env)
-    made = "" if env.get("TICKCAST_API__TOKEN") else secrets.token_urlsafe(24)
     api_env = {**env, **train_data_env(options.source, env)}
-    if made:
-        api_env["TICKCAST_API__TOKEN"] = made
+    if served.token:
+        api_env["TICKCAST_API__TOKEN"] = served.token
     address = ["--api-host", options.api_host, "--api-port", str(options.api_port)]
     children.start("API", [sys.executable, "-m", "tickcast", "api", *address, *verbose], api_env)
-    return made
+
+
+@dataclass(frozen=True)
+class Served:
+    """What the worker and API are started on: the alias or version they serve, the file
+    where `up` writes the version it chose, and the API token made for this run ("" when
+    TICKCAST_API__TOKEN is set)."""
+
+    ref: str
+    choice: Path
+    token: str
+
+
+def serve_chosen(
+    children: Children,
+    settings: Settings,
+    options: UpOptions,
+    served: Served,
+    choice: ServingChoice,
+    embedded: bool,
+) -> None:
+    """Let the waiting worker and API start on `choice`. When it is not the alias they were
+    started for (a version that did not take it), start them again pinned to that version."""
+    from model.fetch import StartChoice, write_choice
+
+    if choice.ref != served.ref:
+        for name in ("API", "worker"):
+            children.retire(name)
+        served = Served(choice.ref, served.choice.with_name("pinned.json"), served.token)
+        start_services(children, settings, options, served, embedded)
+    write_choice(served.choice, StartChoice(ref=choice.ref, version=choice.version))
 
 
 def up(settings: Settings, options: UpOptions, screen: Screen) -> None:
     """Run the whole pipeline until Ctrl-C or SIGTERM, or until a child stops; every child
     process stops with it."""
     children = Children(screen.child_line)
+    choices = tempfile.TemporaryDirectory(prefix="tickcast-up-")  # where `up` writes its choice
     try:
         with interrupt_on_signals():
             embedded = not settings.kafka.bootstrap_servers
             settings = start_bus(settings, children)
             data = load_or_fallback(settings, options, screen)
             show_source(screen, data)
-            choice = serve(settings, data, options.retrain, screen)
-            token = start_services(children, settings, options, choice)
-            show_addresses(screen, settings, options, token, embedded)
+            served = Served(
+                alias_for(settings.mlflow, data),
+                Path(choices.name) / "choice.json",
+                "" if os.environ.get("TICKCAST_API__TOKEN") else secrets.token_urlsafe(24),
+            )
+            start_services(children, settings, options, served, embedded)
+            choice = serve(settings, data, options, screen)
+            serve_chosen(children, settings, options, served, choice, embedded)
+            show_addresses(screen, settings, options, served.token, embedded)
             asyncio.run(replay(settings, data, options.rate, children, screen))
     except KeyboardInterrupt:
         screen.plain("stopping...")
     finally:
         children.stop()
+        choices.cleanup()
         screen.plain("all stopped")

@@ -39,7 +39,7 @@ class View:
     async def round(self) -> None:
         """Check the children, read what arrived (waiting up to WATCH_S), print what is due."""
         self.children.check()
-        for kind, message in await self.follower.read(WATCH_S):
+        for kind, message in await self.follower.read(self.wait_s()):
             self.order.add(kind, message)
             if kind == "forecasts":
                 self.forecasts += 1
@@ -47,6 +47,14 @@ class View:
                 self.alerts += 1
         for kind, message in self.order.due():
             self.screen.message(kind, message)
+
+    def wait_s(self) -> float:
+        """How long a read may wait: WATCH_S, or less when a held message is due sooner, so
+        it shows when its hold ends rather than up to WATCH_S later."""
+        if not self.order.held:
+            return WATCH_S
+        due = min(at for _key, at, *_ in self.order.held) + self.order.hold_s
+        return min(WATCH_S, max(0.0, due - self.order.clock()))
 
     def flush(self) -> None:
         for kind, message in self.order.drain():

@@ -1,4 +1,8 @@
-"""POST /predict and /predict/batch: the Forecaster's one batched pass per call."""
+"""POST /predict and /predict/batch: the Forecaster's one batched pass per call.
+
+POST /predict's forecasts are answered by `PredictFastPath`, in front of FastAPI; the route
+here documents it and gives every error.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,14 @@ import numpy as np
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import metrics
+from api.coalesce import Coalescer
 from api.deps import PredictorDep, StateDep
 from api.inputs import check_as_of
+from api.state import ServiceState
+from core.errors import TickcastError
 from model.forecaster import Forecaster, Prediction, WindowInput
 from schemas.api import BatchPredictRequest, BatchPredictResponse, PredictRequest, PredictResponse
 
@@ -75,6 +83,10 @@ def _answer(p: Prediction, forecaster: Forecaster) -> PredictResponse:
     )
 
 
+def _serialise(answer: PredictResponse) -> bytes:
+    return PredictResponse.__pydantic_serializer__.to_json(answer)
+
+
 def forecast(requests: list[PredictRequest], forecaster: Forecaster) -> list[PredictResponse]:
     """The Forecaster validates every window against the model, then forecasts them at once.
 
@@ -100,11 +112,9 @@ PREDICT_BODY = {
 
 @router.post("/predict", response_model=PredictResponse, openapi_extra=PREDICT_BODY)
 async def create_prediction(request: Request, predictor: PredictorDep) -> Response:
-    """The next close after exactly 60 prices, with drift details.
-
-    The hot path: the body goes straight from bytes through pydantic's JSON parser (one pass,
-    no intermediate dict), and the validated answer is serialised once.
-    """
+    """The next close after exactly 60 prices, with drift details."""
+    # Forecasts are answered before this route, by PredictFastPath: a request reaches it for
+    # its error (or under a root_path). The body is parsed straight from bytes, as there.
     raw = await request.body()
     if not raw.strip():
         raise _unprocessable('body: Field required; send {"last_prices": [60 prices]}')
@@ -113,7 +123,7 @@ async def create_prediction(request: Request, predictor: PredictorDep) -> Respon
     except ValidationError as exc:
         raise RequestValidationError(exc.errors(include_input=False)) from exc
     answer = forecast([body], predictor.forecaster)[0]
-    return Response(answer.model_dump_json(), media_type="application/json")
+    return Response(_serialise(answer), media_type="application/json")
 
 
 @router.post("/predict/batch", response_model=BatchPredictResponse)
@@ -126,3 +136,72 @@ async def create_predictions(
             f"at most {state.settings.api.max_batch} windows per call; got {len(body.windows)}"
         )
     return BatchPredictResponse(predictions=forecast(body.windows, predictor.forecaster))
+
+
+class PredictFastPath:
+    """POST /predict's forecasts, answered without FastAPI's routing, dependency and
+    exception layers, and coalesced with the other requests of the same loop turn.
+
+    Only a forecast is answered here. Anything else (no model yet, a body or window that is
+    refused, a client gone, a path under a root_path) passes on to the route, with the body
+    already read, and the route gives its documented error.
+    """
+
+    def __init__(self, app: ASGIApp, state: ServiceState) -> None:
+        self.app, self.state = app, state
+        self.route = next(r for r in router.routes if getattr(r, "path", "") == "/predict")
+        self.coalescer = Coalescer(state.settings.api.max_batch)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["path"] != "/predict"
+            or scope["method"] != "POST"
+            or scope.get("root_path")
+        ):
+            return await self.app(scope, receive, send)
+        messages: list[Message] = []
+        body = b""
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":  # gone: the route says so in the log
+                break
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        answer = await self._answer(body) if message["type"] == "http.request" else None
+        if answer is None:
+
+            async def replay() -> Message:
+                return messages.pop(0) if messages else await receive()
+
+            return await self.app(scope, replay, send)
+        scope["route"] = self.route  # for the request metrics' label
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status.HTTP_200_OK,
+                "headers": [
+                    (b"content-length", str(len(answer)).encode()),
+                    (b"content-type", b"application/json"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": answer})
+
+    async def _answer(self, raw: bytes) -> bytes | None:
+        """The forecast's JSON, or None for the route to answer."""
+        predictor = self.state.predictor
+        if predictor is None:
+            return None
+        try:
+            request = PredictRequest.model_validate_json(raw)
+            check_as_of(_as_of(request), "as_of")
+            prediction = await self.coalescer.forecast(predictor.forecaster, _window(request))
+        except (ValidationError, HTTPException, TickcastError):
+            return None
+        metrics.PREDICTIONS.inc()
+        if prediction.drift.drift:
+            metrics.DRIFT_WARNINGS.inc()
+        return _serialise(_answer(prediction, predictor.forecaster))

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -142,3 +145,94 @@ def test_walk_forward_retrains_every_n_trading_days(tmp_path: Path) -> None:
     assert report["retrains"] == -(-days // 25) == 3
     assert sum("retrained for" in s for s in said) == 3
     assert report["metrics"]["AAA"]["n"] == days
+
+
+def test_plots_are_drawn_for_at_most_max_plots_tickers_unless_asked(store, tmp_path: Path) -> None:
+    capped = store.model_copy(
+        update={"backtest": store.backtest.model_copy(update={"max_plots": 1})}
+    )
+    said: list[str] = []
+    for plots, folder in ((None, "default"), (True, "asked")):
+        request = BacktestRequest(
+            "synthetic",
+            TICKERS,
+            date(2020, 3, 2),
+            date(2020, 4, 30),
+            engine="local",
+            out=tmp_path / folder,
+            plots=plots,
+        )
+        report = run_backtest(capped, request, said.append)
+        assert report["plots"] is (plots is True)
+    assert not list((tmp_path / "default").glob("*.png"))
+    assert {p.name for p in (tmp_path / "asked").glob("*.png")} == {
+        f"{t}{kind}.png" for t in TICKERS for kind in ("", ".fan", ".reliability")
+    }
+    # Said once, for the run that skipped them, with the way to ask for them.
+    assert [s for s in said if "PNG" in s] == [
+        "no PNGs: 2 tickers is more than TICKCAST_BACKTEST__MAX_PLOTS (1); pass --plots to "
+        "draw them"
+    ]
+
+
+ROOT = Path(__file__).resolve().parents[2]
+HEAVY = ("torch", "lightning", "matplotlib")
+# Runs `tickcast ARGS` in this interpreter, then prints which of HEAVY it loaded.
+COMMAND_PROBE = f"""
+import json, runpy, sys
+sys.argv = ["tickcast", *sys.argv[1:]]
+try:
+    runpy.run_module("tickcast", run_name="__main__")
+    code = 0
+except SystemExit as exc:
+    code = exc.code or 0
+print(json.dumps({{"code": code, "loaded": [m for m in {HEAVY!r} if m in sys.modules]}}))
+"""
+
+
+def loaded_by_command(settings, *args: str) -> list[str]:
+    """Which of HEAVY the whole `tickcast ARGS` process imported, on the store of `settings`."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("TICKCAST_") and k != "KAFKA_BOOTSTRAP_SERVERS"
+    }
+    env |= {
+        "TICKCAST_DATA__DIR": str(settings.data.dir),
+        "TICKCAST_MLFLOW__TRACKING_URI": settings.mlflow.tracking_uri,
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", COMMAND_PROBE, *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["code"] == 0, done.stderr[-2000:]
+    return result["loaded"]
+
+
+RANGE = (
+    "--source",
+    "synthetic",
+    "--tickers",
+    "AAA",
+    "--start",
+    "2020-03-02",
+    "--end",
+    "2020-04-30",
+)
+
+
+def test_backtest_and_evaluate_load_no_training_or_plotting_library_they_do_not_use(
+    store, tmp_path: Path
+) -> None:
+    """Torch and Lightning only for --retrain-every, matplotlib only when a PNG is written."""
+    local = ("backtest", "--engine", "local", *RANGE, "--json")
+    assert loaded_by_command(store, *local, "--no-plots") == []
+    assert loaded_by_command(store, "evaluate", *RANGE, "--json") == []
+    # The probe sees matplotlib when plots are drawn (one ticker: drawn by default).
+    assert loaded_by_command(store, *local, "--out", str(tmp_path)) == ["matplotlib"]
+    assert (tmp_path / "AAA.png").is_file()

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backtest.report import QUANTILES, as_scored, draw_ticker, plot_ticker
+from backtest.plots import draw_ticker, plot_ticker
+from backtest.report import QUANTILES, as_scored
 from model.plots import NAIVE_LABEL, draw_fan, fan_chart
 from schemas.messages import DriftAlert
 

@@ -71,6 +71,13 @@ def backtest(
         None, min=1, help="Walk-forward: retrain every N trading days."
     ),
     out_dir: Path = typer.Option(None, "--out", help="Folder for report.json, report.md and PNGs."),
+    plots: bool = typer.Option(
+        None,
+        "--plots/--no-plots",
+        help="Draw each ticker's PNGs (default: when there are at most "
+        "TICKCAST_BACKTEST__MAX_PLOTS tickers, 20).",
+        show_default=False,
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     verbose: Verbose = False,
 ) -> None:
@@ -79,40 +86,43 @@ def backtest(
     cfg = settings(verbose)
     spec = source or cfg.data.default_source
     names = parse_tickers(tickers, cfg.data.default_tickers)
+    from backtest.tracking import Tracking, model_ref
     from producers.sources import check_range  # pandas: after the arguments are parsed
 
-    with user_errors(verbose):  # in a second, before the model and its libraries load
-        check_range(spec, names, cfg.data, start.date(), end.date())
-    setup_logging(verbose, heavy=True)
-    from backtest.run import BacktestRequest, run_backtest
+    with user_errors(verbose):
+        # MLflow's own process first: its import and the registry read overlap ours below.
+        tracking = Tracking(cfg, model_ref(cfg, spec, model, retrain_every))
+    with tracking, user_errors(verbose):
+        check_range(spec, names, cfg.data, start.date(), end.date())  # before the heavy imports
+        # Lightning (and MLflow) only when retraining: its import alone takes seconds.
+        setup_logging(verbose, heavy=retrain_every is not None)
+        from backtest.run import BacktestRequest, run_backtest
 
-    request = BacktestRequest(
-        source=spec,
-        tickers=names,
-        start=start.date(),
-        end=end.date(),
-        model=model,
-        engine=engine.value,
-        retrain_every=retrain_every,
-        out=out_dir,
-    )
-    with (
-        user_errors(verbose),
-        Progress(
+        request = BacktestRequest(
+            source=spec,
+            tickers=names,
+            start=start.date(),
+            end=end.date(),
+            model=model,
+            engine=engine.value,
+            retrain_every=retrain_every,
+            out=out_dir,
+            plots=plots,
+        )
+        with Progress(
             TextColumn("backtest"),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
             console=err,
             transient=True,
-        ) as bar,
-    ):
-        task = bar.add_task("backtest", total=None)
+        ) as bar:
+            task = bar.add_task("backtest", total=None)
 
-        def advance(done: int, total: int, task: int = task) -> None:
-            bar.update(task, completed=done, total=total)
+            def advance(done: int, total: int, task: int = task) -> None:
+                bar.update(task, completed=done, total=total)
 
-        report = run_backtest(cfg, request, note, advance)
+            report = run_backtest(cfg, request, note, advance, tracking)
     if as_json:
         typer.echo(json.dumps(report, indent=2, default=str))
         return

@@ -28,7 +28,9 @@ def api(api_host: ApiHost = None, api_port: ApiPort = None, verbose: Verbose = F
         port = claim_port(host, wanted, API_PORT_OPTION)
     if wanted == 0:
         note(f"API on http://{host}:{port} (a free port, picked for {API_PORT_OPTION} 0)")
-    setup_logging(verbose, heavy=True)
+    # Models come from the cache (model.fetch) and /train trains in a child process: this
+    # process imports neither MLflow nor Lightning.
+    setup_logging(verbose)
     uvicorn.run(
         create_app(cfg),
         host=host,

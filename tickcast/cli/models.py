@@ -146,24 +146,23 @@ def evaluate(
     setup_logging(verbose)
     cfg = settings(verbose)
     first, last = as_date(start), as_date(end)
-    from producers.sources import check_range, parse_source
+    from backtest.tracking import Tracking, model_ref
+    from producers.sources import check_range
 
-    with user_errors(verbose):  # the model says how much history to load: check the range first
-        check_range(
-            source or cfg.data.default_source,
-            parse_tickers(tickers, cfg.data.default_tickers),
-            cfg.data,
-            first,
-            last,
-        )
-    setup_logging(verbose, heavy=True)
-    from model.evaluation import evaluate as run_evaluation
-    from model.evaluation import history_start, training_overlap
-    from model.predictor import Predictor
-
+    spec = source or cfg.data.default_source
     with user_errors(verbose):
-        synthetic = parse_source(source or cfg.data.default_source).kind == "synthetic"
-        predictor = Predictor.load(cfg, model, synthetic=synthetic)
+        # The registry is read in a process of its own, started first: MLflow's import
+        # there overlaps this process's own imports below.
+        registry = Tracking(cfg, model_ref(cfg, spec, model, None))
+    with registry, user_errors(verbose):
+        # The model says how much history to load: check the range first.
+        check_range(spec, parse_tickers(tickers, cfg.data.default_tickers), cfg.data, first, last)
+        from model.evaluation import evaluate as run_evaluation
+        from model.evaluation import history_start, training_overlap
+        from model.predictor import Predictor
+
+        predictor = Predictor.from_cache(cfg, registry.model_folder())
+    with user_errors(verbose):
         load_from = (
             history_start(first, predictor.window, cfg.data.baseline_history) if first else None
         )

@@ -128,7 +128,7 @@ def worker(
     """Run the Faust worker: windows, forecasts, drift alerts, until Ctrl-C."""
     from streams.worker import run_worker
 
-    setup_logging(verbose, registry=True)  # it loads models, never trains: no Lightning
+    setup_logging(verbose)  # models come from the cache (model.fetch): no MLflow, no Lightning
     cfg = on_bus(verbose)
     with user_errors(verbose):
         run_worker(cfg, model, loglevel="INFO" if verbose else "WARNING")
@@ -197,7 +197,7 @@ def up(
     host = api_host or cfg.api.host
     with user_errors(verbose):  # a taken port stops `up` before anything slow starts
         port = claim_port(host, cfg.api.port if api_port is None else api_port, API_PORT_OPTION)
-    setup_logging(verbose, heavy=True)
+    setup_logging(verbose)  # MLflow and Lightning: quieted by `up` as they load
     options = UpOptions(
         source=source or cfg.data.default_source,
         tickers=parse_tickers(tickers, cfg.data.default_tickers),

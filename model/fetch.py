@@ -1,0 +1,246 @@
+"""Registered models in a local cache, fetched from MLflow by a short-lived child process.
+
+Serving processes (the worker, the API) read their model from this cache and never import
+MLflow, whose client costs about 1.3 s and 170 MB to import. `python -m model.fetch` reads
+the registry: it resolves an alias or version, copies that version into the cache unless it
+is there already (from the same run: a store made anew reuses version numbers), records what
+the registry says of it, and prints the folder. A process that has MLflow loaded anyway (the
+CLI's train, evaluate and `up`) fetches in process instead.
+
+The cache is one folder per tracking store under the data dir, one per version inside, each
+written whole before it is renamed into place, so a reader never sees half a model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+from pydantic import BaseModel, Field, ValidationError
+
+from core.config import MlflowSettings, Settings
+from core.errors import TickcastError
+from model.errors import ModelError, ModelNotFoundError
+from schemas.messages import TrainedOn
+
+logger = logging.getLogger(__name__)
+
+BUNDLE, RECORD = "bundle", "record.json"
+PROJECT_ROOT = Path(__file__).resolve().parents[1]  # the child runs this very code
+
+
+class ModelFetchError(ModelError):
+    """The registry could not be read, or the fetching process failed."""
+
+
+class ModelRecord(BaseModel):
+    """What the registry says of a version, kept beside its bundle in the cache."""
+
+    version: str
+    run_id: str | None = None
+    params: dict[str, str] = Field(default_factory=dict)
+    metrics: dict[str, float] = Field(default_factory=dict)
+    tags: dict[str, str] = Field(default_factory=dict)
+    aliases: list[str] = Field(default_factory=list)
+    trained_at: datetime | None = None
+    trained_on: TrainedOn | None = None
+
+
+class FetchRequest(BaseModel):
+    """What the child is asked, on its stdin: the registry, the cache, the alias or version."""
+
+    mlflow: MlflowSettings
+    cache: Path
+    ref: str
+    verbose: bool = False
+
+
+class FetchReply(BaseModel):
+    """The child's one line on stdout: the version's folder, or why there is none."""
+
+    folder: Path | None = None
+    error: str = ""
+    not_found: bool = False
+
+
+class StartChoice(BaseModel):
+    """What `up` chose for its worker and API to start on (`mlflow.start_choice`)."""
+
+    ref: str
+    version: str
+
+
+CHOICE_POLL_S = 0.05  # how often a waiting process looks for `up`'s choice
+_started: set[str] = set()  # the choice files this process has started on (once each)
+
+
+def write_choice(path: Path, choice: StartChoice) -> None:
+    """Written beside, then renamed into place: a waiting process reads it whole."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    partial.write_text(choice.model_dump_json())
+    os.replace(partial, path)
+
+
+def chosen_at_start(settings: Settings, ref: str) -> Path | None:
+    """The cached folder `up` chose for this process's first load of the served `ref`,
+    waiting for `up` to choose it (it may be training); None when no choice applies: no
+    file configured, another ref, a later load, or a choice of another ref."""
+    name = settings.mlflow.start_choice
+    if not name or ref != settings.mlflow.served or name in _started:
+        return None
+    _started.add(name)
+    path = Path(name)
+    if not path.is_file():
+        logger.info("waiting for `up` to choose the model (%s)", path)
+    while not path.is_file():
+        time.sleep(CHOICE_POLL_S)
+    choice = StartChoice.model_validate_json(path.read_text())
+    if choice.ref != ref:
+        return None
+    return cached(cache_root(settings), choice.version)
+
+
+def cache_root(settings: Settings) -> Path:
+    """This store's folder of the cache: two stores never share a version number's folder."""
+    store = hashlib.sha256(settings.mlflow.tracking_uri.encode()).hexdigest()[:16]
+    return settings.data.dir.resolve() / "models" / store / settings.mlflow.model_name
+
+
+def cached(cache: Path, version: str) -> Path | None:
+    """The folder of `version` when the cache holds it whole, else None."""
+    folder = cache / version
+    return folder if (folder / RECORD).is_file() and (folder / BUNDLE).is_dir() else None
+
+
+def read_record(folder: Path) -> ModelRecord:
+    return ModelRecord.model_validate_json((folder / RECORD).read_text())
+
+
+def fetch_in_process(mlflow: MlflowSettings, cache: Path, ref: str) -> Path:
+    """Resolve `ref` in the registry and make sure the cache holds that version; its folder.
+
+    Imports MLflow: the child's work, or that of a process which has it loaded anyway.
+    """
+    from model import registry  # MLflow
+
+    client = registry.connect(mlflow)
+    version = registry.find_version(client, mlflow.model_name, ref)
+    number = str(version.version)
+    aliases = sorted(version.aliases or ())
+    folder = cached(cache, number)
+    if folder is not None:
+        record = read_record(folder)
+        if record.run_id == version.run_id:
+            if record.aliases != aliases:  # aliases move; the model under them does not
+                write_record(folder, record.model_copy(update={"aliases": aliases}))
+            return folder
+        logger.info("cached %s v%s came from another run: fetching it again", ref, number)
+    fetched = registry.fetch(client, mlflow.model_name, number)
+    record = ModelRecord(
+        version=number,
+        run_id=fetched.version.run_id,
+        params=fetched.params,
+        metrics=fetched.metrics,
+        tags=fetched.tags,
+        aliases=aliases,
+        trained_at=fetched.trained_at,
+        trained_on=fetched.trained_on,
+    )
+    cache.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{number}-", dir=cache))
+    target = cache / number
+    try:
+        fetched.bundle.save(staging / BUNDLE)
+        write_record(staging, record)
+        peer = cached(cache, number)
+        if peer is not None and read_record(peer).run_id == record.run_id:
+            shutil.rmtree(staging, ignore_errors=True)  # another process was first
+            return target
+        if target.exists():  # a copy from another run of a store made anew
+            shutil.rmtree(target, ignore_errors=True)
+        os.replace(staging, target)
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)
+        if cached(cache, number) is None:
+            raise
+    return target
+
+
+def write_record(folder: Path, record: ModelRecord) -> None:
+    """Written beside, then renamed over: a reader sees the old record or the new one."""
+    partial = folder / f".{RECORD}.{os.getpid()}"
+    partial.write_text(record.model_dump_json(indent=2))
+    os.replace(partial, folder / RECORD)
+
+
+def fetch_in_child(mlflow: MlflowSettings, cache: Path, ref: str) -> Path:
+    """`fetch_in_process` in a short-lived `python -m model.fetch`, so this process never
+    imports MLflow. Its log lines reach this process's stderr; errors come back as ours."""
+    request = FetchRequest(
+        mlflow=mlflow, cache=cache, ref=ref, verbose=logger.isEnabledFor(logging.INFO)
+    )
+    path = os.environ.get("PYTHONPATH", "")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), path]))}
+    done = subprocess.run(
+        [sys.executable, "-m", "model.fetch"],
+        input=request.model_dump_json(),
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        check=False,
+    )
+    lines = done.stdout.strip().splitlines()
+    try:
+        reply = FetchReply.model_validate_json(lines[-1]) if lines else None
+    except ValidationError:
+        reply = None
+    if reply is None:
+        raise ModelFetchError(
+            f"fetching model {mlflow.model_name!r} {ref!r} failed (exit code {done.returncode})"
+        )
+    if reply.not_found:
+        raise ModelNotFoundError(reply.error)
+    if reply.error or reply.folder is None:
+        raise ModelFetchError(reply.error or f"fetching {ref!r} gave no folder")
+    return reply.folder
+
+
+def fetch(settings: Settings, ref: str) -> Path:
+    """The cached folder of the version `ref` names now, fetched if need be: in process when
+    MLflow is already loaded here, else in a child process."""
+    fetcher = fetch_in_process if "mlflow" in sys.modules else fetch_in_child
+    return fetcher(settings.mlflow, cache_root(settings), ref)
+
+
+def main() -> int:
+    """The child: a FetchRequest on stdin, a FetchReply on stdout (nothing else goes there)."""
+    from core.logs import setup_logging
+
+    request = FetchRequest.model_validate_json(sys.stdin.read())
+    setup_logging(request.verbose, registry=True)
+    out, sys.stdout = sys.stdout, sys.stderr  # MLflow's own prints stay off the reply line
+    try:
+        reply = FetchReply(folder=fetch_in_process(request.mlflow, request.cache, request.ref))
+    except ModelNotFoundError as exc:
+        reply = FetchReply(error=str(exc), not_found=True)
+    except TickcastError as exc:
+        reply = FetchReply(error=str(exc))
+    except Exception as exc:  # the parent names it in one line; the traceback goes to stderr
+        logger.exception("fetching %s failed", request.ref)
+        reply = FetchReply(error=f"fetching {request.ref!r}: {type(exc).__name__}: {exc}")
+    finally:
+        sys.stdout = out
+    print(reply.model_dump_json(), flush=True)
+    return 0 if reply.folder else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

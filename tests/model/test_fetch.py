@@ -1,0 +1,139 @@
+"""The local model cache and the child that fills it: a serving process loads a registered
+model without importing MLflow, versions are fetched once per run, and `up`'s start choice is
+read at start only. Real sqlite MLflow stores, real child processes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.config import Settings
+from model.errors import ModelNotFoundError
+from model.fetch import (
+    StartChoice,
+    cache_root,
+    cached,
+    fetch_in_child,
+    fetch_in_process,
+    read_record,
+    write_choice,
+)
+from model.predictor import Predictor
+from model.training import train
+from tests.utils.factories import ar1_frame, make_settings, price_data
+
+ROOT = Path(__file__).resolve().parents[2]
+# A fresh interpreter loads the champion as the worker does, then says what it imported.
+PROBE = """
+import json, sys
+from core.config import Settings
+from model.predictor import Predictor
+settings = Settings(data={"dir": sys.argv[1]}, mlflow={"tracking_uri": sys.argv[2]})
+predictor = Predictor.load(settings)
+window = [20.0 + 0.01 * i for i in range(predictor.window)]
+print(json.dumps({
+    "version": predictor.version,
+    "forecast": float(predictor.predict([window])[0]),
+    "loaded": [m for m in ("mlflow", "torch", "lightning") if m in sys.modules],
+}))
+"""
+
+
+def trained(root: Path, seed: int = 3) -> Settings:
+    settings = make_settings(root)
+    train(price_data({"CALM": ar1_frame(n=400, seed=seed)}), settings, progress=False)
+    return settings
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return trained(tmp_path_factory.mktemp("store"))
+
+
+def test_a_serving_process_loads_the_champion_without_importing_mlflow(store: Settings) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, str(store.data.dir), store.mlflow.tracking_uri],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    seen = json.loads(done.stdout.splitlines()[-1])
+    assert seen["loaded"] == []
+    assert seen["version"] == "1"
+    # the same model as MLflow's own download gives, in this process
+    here = Predictor.load(store)
+    window = [20.0 + 0.01 * i for i in range(here.window)]
+    assert seen["forecast"] == pytest.approx(float(here.predict([window])[0]), abs=0.0)
+
+
+def test_a_version_is_fetched_once_and_its_aliases_kept_current(store: Settings) -> None:
+    cache = cache_root(store)
+    first = fetch_in_child(store.mlflow, cache, "champion")
+    bundle_written = (first / "bundle" / "model.onnx").stat().st_mtime_ns
+    again = fetch_in_child(store.mlflow, cache, "1")
+    assert again == first == cached(cache, "1")
+    assert (again / "bundle" / "model.onnx").stat().st_mtime_ns == bundle_written
+    record = read_record(again)
+    assert record.aliases == ["champion"]
+    assert record.trained_on is not None and record.trained_on.tickers == ["CALM"]
+
+
+def test_an_unknown_alias_is_a_not_found_error_naming_it(store: Settings) -> None:
+    with pytest.raises(ModelNotFoundError, match="'nowhere'"):
+        fetch_in_child(store.mlflow, cache_root(store), "nowhere")
+
+
+def test_a_cached_copy_from_another_run_is_fetched_again(store: Settings) -> None:
+    """A store made anew at the same place numbers its versions from 1 again: a cached v1 of
+    another run (as the old store left it) is replaced, never served."""
+    cache = cache_root(store)
+    folder = fetch_in_process(store.mlflow, cache, "1")
+    real = read_record(folder)
+    stale = real.model_copy(update={"run_id": "a-run-of-the-old-store"})
+    (folder / "record.json").write_text(stale.model_dump_json())
+    again = read_record(fetch_in_process(store.mlflow, cache, "1"))
+    assert again.run_id == real.run_id
+
+
+def test_the_start_choice_is_awaited_then_used_at_the_first_load_only(
+    store: Settings, tmp_path: Path
+) -> None:
+    choice_file = tmp_path / "choice.json"
+    settings = store.model_copy(
+        update={"mlflow": store.mlflow.model_copy(update={"start_choice": str(choice_file)})}
+    )
+    fetch_in_process(settings.mlflow, cache_root(settings), "1")
+    loaded: list[Predictor] = []
+    loader = threading.Thread(target=lambda: loaded.append(Predictor.load(settings)))
+    loader.start()
+    time.sleep(0.5)
+    assert not loaded  # waiting for `up` to choose
+    write_choice(choice_file, StartChoice(ref="champion", version="1"))
+    loader.join(30)
+    assert [p.version for p in loaded] == ["1"]
+    # later loads read the registry: a choice naming a version the store lacks is not used
+    write_choice(choice_file, StartChoice(ref="champion", version="99"))
+    assert Predictor.load(settings).version == "1"
+
+
+def test_the_cached_model_forecasts_as_the_registry_copy(store: Settings) -> None:
+    """Bundle and calibration survive the copy into the cache bit for bit."""
+    from model import registry
+
+    folder = fetch_in_process(store.mlflow, cache_root(store), "1")
+    direct = registry.fetch(registry.connect(store.mlflow), store.mlflow.model_name, "1").bundle
+    cached_predictor = Predictor.from_cache(store, folder)
+    rng = np.random.default_rng(0)
+    windows = 20.0 * np.exp(np.cumsum(rng.normal(0, 0.01, (50, direct.window)), axis=1))
+    assert np.array_equal(
+        cached_predictor.bundle.predict_prices(windows), direct.predict_prices(windows)
+    )
