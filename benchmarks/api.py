@@ -39,7 +39,7 @@ from common import (  # benchmarks/ is on sys.path when run as a script
     tickcast,
     train_on,
 )
-from worktree import BASELINE_COMMIT, old_code_env, old_commit_worktree
+from worktree import BASELINE_COMMIT, last_line, run_old_benchmark
 
 from core.processes import die_with_parent, stop
 from streams.broker import free_port, port_open
@@ -263,30 +263,13 @@ def measure_student(window: list[float], data: Path, seconds: int) -> tuple[Load
 def baseline_api(commit: str, data: Path, seconds: int) -> tuple[Load | None, float | None, str]:
     """`commit`'s /predict figure and API RSS from its own benchmark, run from a temporary
     `git worktree` with this venv; Nones and why when it cannot be measured."""
-    if not commit:
-        return None, None, "skipped (--baseline '')"
-    with old_commit_worktree(commit) as (tree, why):
-        if tree is None:
-            return None, None, why
-        try:
-            run = subprocess.run(
-                [
-                    sys.executable,
-                    "-c",
-                    BASELINE_DRIVER,
-                    "--data",
-                    str(data.resolve()),
-                    "--seconds",
-                    str(seconds),
-                ],
-                cwd=tree,
-                env=old_code_env(tree),
-                capture_output=True,
-                text=True,
-                timeout=BASELINE_TIMEOUT_S,
-            )
-        except subprocess.TimeoutExpired:
-            return None, None, f"its benchmark ran past {BASELINE_TIMEOUT_S} s"
+    run, why = run_old_benchmark(
+        commit,
+        ["-c", BASELINE_DRIVER, "--data", str(data.resolve()), "--seconds", str(seconds)],
+        BASELINE_TIMEOUT_S,
+    )
+    if run is None:
+        return None, None, why
     try:
         rows = {row[0]: row[1] for row in json.loads(run.stdout.strip().splitlines()[-1])}
         load = re.fullmatch(
@@ -297,8 +280,7 @@ def baseline_api(commit: str, data: Path, seconds: int) -> tuple[Load | None, fl
         figures = [float(g.replace(",", "")) for g in load.groups()]  # type: ignore[union-attr]
         return Load(*figures), float(rss.group(1).replace(",", "")), f"commit {commit}"  # type: ignore[union-attr]
     except (IndexError, ValueError, KeyError, AttributeError):
-        last = (run.stderr.strip() or run.stdout.strip()).splitlines()[-1:]
-        return None, None, f"its benchmark failed (exit {run.returncode}): {last}"
+        return None, None, f"its benchmark failed (exit {run.returncode}): {last_line(run)}"
 
 
 # --- tickcast -----------------------------------------------------------------------------

@@ -17,18 +17,15 @@ benchmarks/commands.py.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from datetime import date
-from pathlib import Path
 
 from common import (  # benchmarks/ is on sys.path when run as a script
     END,
     FIVE,
     Report,
     arguments,
+    local_backtest,
     temporary_settings,
     train_on,
 )
@@ -38,19 +35,8 @@ from core.config import Settings
 from model.training import train
 from producers.sources import load_prices
 
-ROOT = Path(__file__).resolve().parents[1]
 YEAR = ("2024-01-02", "2024-12-30")
 ISSUE_1000_S, GOAL_1000_S = 245.0, 60.0
-COMMAND = (
-    sys.executable,
-    "-m",
-    "tickcast",
-    "backtest",
-    "--engine",
-    "local",
-    "--source",
-    "synthetic",
-)
 SYNTHETIC_EPOCHS = 3  # the model's quality does not matter here, only its shape
 
 
@@ -70,23 +56,9 @@ def many_tickers(settings: Settings, sizes: list[int], report: Report) -> None:
         "synthetic", ["SYNA", "SYNB"], quick.data, date(2018, 1, 2), date(2023, 12, 29)
     )
     train(prices, quick, progress=False)  # takes the synthetic alias: the first of the store
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TICKCAST_", "KAFKA_"))}
-    env |= {
-        "TICKCAST_DATA__DIR": str(settings.data.dir),
-        "TICKCAST_MLFLOW__TRACKING_URI": settings.mlflow.tracking_uri,
-    }
     per_ticker = {}
     for n in sizes:
-        names = ",".join(f"S{i:04d}" for i in range(n))
-        started = time.perf_counter()
-        done = subprocess.run(
-            [*COMMAND, "--tickers", names, "--start", YEAR[0], "--end", YEAR[1]],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-        )
-        seconds = time.perf_counter() - started
+        seconds, done = local_backtest(settings, [f"S{i:04d}" for i in range(n)], *YEAR)
         if done.returncode != 0:
             report.add(
                 f"local backtest, {n} synthetic tickers, one year",

@@ -15,23 +15,26 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 import numpy as np
+from aiokafka.structs import ConsumerRecord
 from rich.console import Console
 from rich.table import Table
 
-from core.config import Settings
+from core import kafka as bus
+from core.config import KafkaSettings, Settings
 from core.processes import die_with_parent, stop
 from model.predictor import Predictor
 from model.training import train
 from producers.sources import PriceData, load_prices
 from schemas.metrics import TrainResult
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / ".." / "shared" / "data"
 FIVE = ["CMIG4.SA", "PETR4.SA", "VALE3.SA", "ITUB4.SA", "BBDC4.SA"]
 # One split for every model a benchmark trains: train 2018-2022, validation 2023, test 2024.
 START, VALID_START, TEST_START, END = (
@@ -93,23 +96,41 @@ def train_on(
     return prices, result
 
 
+def command_env(settings: Settings, **env: str) -> dict[str, str]:
+    """The environment of a `python -m tickcast` child on the store of `settings`. A Kafka
+    address inherited from the shell is dropped: `env` (e.g. KAFKA_BOOTSTRAP_SERVERS) says
+    which bus."""
+    variables = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
+    return variables | {
+        "TICKCAST_DATA__DIR": str(settings.data.dir),
+        "TICKCAST_MLFLOW__TRACKING_URI": settings.mlflow.tracking_uri,
+        **env,
+    }
+
+
+def local_backtest(
+    settings: Settings, tickers: list[str], start: str, end: str, *options: str
+) -> tuple[float, subprocess.CompletedProcess]:
+    """`tickcast backtest --engine local` over synthetic `tickers`, as a whole process: its
+    wall time in seconds, and the finished process (output kept)."""
+    command = [sys.executable, "-m", "tickcast", "backtest", "--engine", "local"]
+    command += ["--source", "synthetic", "--tickers", ",".join(tickers)]
+    command += ["--start", start, "--end", end, *options]
+    started = time.perf_counter()
+    done = subprocess.run(
+        command, cwd=ROOT, env=command_env(settings), capture_output=True, text=True
+    )
+    return time.perf_counter() - started, done
+
+
 @contextlib.contextmanager
 def tickcast(settings: Settings, *command: str, **env: str) -> Iterator[subprocess.Popen]:
     """`python -m tickcast COMMAND` on the store of `settings`, stopped on the way out.
 
-    A separate process, as in production, so its own memory can be measured. A Kafka address
-    inherited from the shell is dropped: `env` (e.g. KAFKA_BOOTSTRAP_SERVERS) says which bus.
-    """
-    variables = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
-    variables |= {
-        "TICKCAST_DATA__DIR": str(settings.data.dir),
-        "TICKCAST_MLFLOW__TRACKING_URI": settings.mlflow.tracking_uri,
-        "TICKCAST_KAFKA__METRICS_PORT": "0",
-        **env,
-    }
+    A separate process, as in production, so its own memory can be measured."""
     process = subprocess.Popen(
         [sys.executable, "-m", "tickcast", *command],
-        env=variables,
+        env=command_env(settings, TICKCAST_KAFKA__METRICS_PORT="0", **env),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -161,3 +182,34 @@ class Report:
         for row in self.rows:
             table.add_row(*row)
         Console(width=170).print(table)
+
+
+# The reader's own fetch wait: short, so the latency measured is the worker's, not the reader's.
+READER_WAIT_MS = 10
+
+
+async def wait_for_forecasts(
+    kafka: KafkaSettings,
+    count: int,
+    timeout_s: float,
+    on_record: Callable[[ConsumerRecord, float], None] | None = None,
+) -> tuple[int, float]:
+    """Read `forecasts` from the start until `count` records; returns (seen, time of the last)."""
+    consumer = bus.consumer(
+        kafka, kafka.topics["forecasts"], from_beginning=True, fetch_max_wait_ms=READER_WAIT_MS
+    )
+    await consumer.start()
+    seen, last, deadline = 0, 0.0, time.monotonic() + timeout_s
+    try:
+        while seen < count and time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=100)
+            now = time.perf_counter()
+            for records in batches.values():
+                for record in records:
+                    seen += 1
+                    last = now
+                    if on_record:
+                        on_record(record, now)
+    finally:
+        await consumer.stop()
+    return seen, last

@@ -4,8 +4,8 @@ forecast on screen, and what the screen showed before it (issues 14 and 15).
 Run: `make bench-first-run`, or `python benchmarks/first_run.py [--skip-install] [--worktree]
 [--reference d5c4046]`.
 
-Each copy lives beside this checkout (/work/<tmp>), so that `../shared/data` is there as it is
-for a clone, and is deleted afterwards. Runs, in order:
+Each copy lives in a temporary folder beside this checkout, so that `../shared/data` is there
+as it is for a clone, and is deleted afterwards. Runs, in order:
 - with the install: a fresh venv that `make up` fills (torch, then tickcast): minutes;
 - without it (`--skip-install`): `make up VENV=<this checkout's .venv>`, with make told that
   the venv is installed, and PYTHONPATH on the copy, so the copy's code runs;
@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from common import Report
+from worktree import BASELINE_COMMIT
 
 from streams.broker import free_port
 
@@ -58,7 +59,6 @@ LIBRARY_SIGNS = (
 INSTALL_STAMPS = (".installed", ".runtime", ".dev")
 MAX_LINES = 25
 REFERENCE_S = 22.7  # issues 14 and 15: after install, training included
-REFERENCE_COMMIT = "d5c4046"  # issue 15's reference
 GOAL_TRAINS_S, GOAL_MODEL_S = 15.0, 6.0  # issue 15: first forecast, training first / not
 INSTALL_REFERENCE_S = 110.0  # issue 14: about 93 s of it installation
 STOP_TIMEOUT_S = 60.0
@@ -227,7 +227,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--reference",
-        default=REFERENCE_COMMIT,
+        default=BASELINE_COMMIT,
         help="the commit also timed in this run ('' skips it)",
     )
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per run at most")

@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import re
 import signal
 import subprocess
@@ -33,7 +32,16 @@ from datetime import date
 from pathlib import Path
 
 from aiokafka import TopicPartition
-from common import Report, rss_mb, temporary_settings  # benchmarks/ is on sys.path
+from common import (  # benchmarks/ is on sys.path when run as a script
+    READER_WAIT_MS,
+    ROOT,
+    Report,
+    command_env,
+    local_backtest,
+    rss_mb,
+    temporary_settings,
+    wait_for_forecasts,
+)
 
 from core import kafka as bus
 from core.config import KafkaSettings, Settings
@@ -43,7 +51,6 @@ from producers.publish import publish, ticks_in_order
 from producers.sources import load_prices
 from streams.broker import EmbeddedBroker
 
-ROOT = Path(__file__).resolve().parents[1]
 SESSIONS = 300
 WINDOW = 60  # the default model's window: the first forecast comes with the 60th close
 FIRST = date(2018, 1, 2)
@@ -52,7 +59,6 @@ TRAIN_EPOCHS = 3  # the model's quality does not matter here, only its shape
 ACKED_S = 2.0  # the table's last changelog writes follow the outputs; their acks come next
 REPLAY_TIMEOUT_S = 1800.0
 RESTART_TIMEOUT_S = 300.0
-READER_WAIT_MS = 10
 STORED = re.compile(r"table: (\d+) of the (\d+) offsets of its changelog partitions")
 # The issue's table (one run on a 2-core machine, memory store): forecasts/s, worker RSS MB,
 # broker RSS MB, restart to first new forecast s; and the local backtest of 1,000 tickers.
@@ -79,16 +85,14 @@ def names(count: int) -> list[str]:
 
 
 def worker_env(settings: Settings, broker: EmbeddedBroker, store: str) -> dict[str, str]:
-    variables = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
-    return variables | {
-        "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
-        "TICKCAST_DATA__DIR": str(settings.data.dir),
-        "TICKCAST_MLFLOW__TRACKING_URI": settings.mlflow.tracking_uri,
-        "TICKCAST_MLFLOW__SERVE": settings.mlflow.synthetic_alias,
-        "TICKCAST_KAFKA__METRICS_PORT": "0",
-        "TICKCAST_KAFKA__APP_ID": settings.kafka.app_id,
-        "TICKCAST_KAFKA__TABLE_STORE": store,
-    }
+    return command_env(
+        settings,
+        KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap,
+        TICKCAST_MLFLOW__SERVE=settings.mlflow.synthetic_alias,
+        TICKCAST_KAFKA__METRICS_PORT="0",
+        TICKCAST_KAFKA__APP_ID=settings.kafka.app_id,
+        TICKCAST_KAFKA__TABLE_STORE=store,
+    )
 
 
 @contextlib.contextmanager
@@ -108,24 +112,6 @@ def worker(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
             yield process
         finally:
             stop(process, 30, "tickcast worker")
-
-
-async def count_forecasts(kafka: KafkaSettings, count: int, timeout_s: float) -> tuple[int, float]:
-    """Read `forecasts` from the start until `count`; (seen, perf_counter of the last)."""
-    consumer = bus.consumer(
-        kafka, kafka.topics["forecasts"], from_beginning=True, fetch_max_wait_ms=READER_WAIT_MS
-    )
-    await consumer.start()
-    seen, last, deadline = 0, 0.0, time.monotonic() + timeout_s
-    try:
-        while seen < count and time.monotonic() < deadline:
-            batches = await consumer.getmany(timeout_ms=200, max_records=10_000)
-            got = sum(len(records) for records in batches.values())
-            if got:
-                seen, last = seen + got, time.perf_counter()
-    finally:
-        await consumer.stop()
-    return seen, last
 
 
 async def forecast_arrival(
@@ -198,10 +184,10 @@ def run_store(settings: Settings, store: str, count: int, logs: Path) -> Run:
         env = worker_env(run_settings, broker, store)
         with worker(env, logs / f"{count}-{store}-first.log") as first:
             asyncio.run(publish(warm_ticks, kafka))
-            asyncio.run(count_forecasts(kafka, warmed, RESTART_TIMEOUT_S))
+            asyncio.run(wait_for_forecasts(kafka, warmed, RESTART_TIMEOUT_S))
             started = time.perf_counter()
             asyncio.run(publish(ticks, kafka))
-            seen, last = asyncio.run(count_forecasts(kafka, warmed + expected, REPLAY_TIMEOUT_S))
+            seen, last = asyncio.run(wait_for_forecasts(kafka, warmed + expected, REPLAY_TIMEOUT_S))
             worker_mb, broker_mb = rss_mb(first.pid), rss_mb(broker.process.pid)
             time.sleep(ACKED_S)
             first.send_signal(signal.SIGKILL)
@@ -223,31 +209,14 @@ def backtest_seconds(settings: Settings, count: int, out: Path) -> float:
     """`tickcast backtest --engine local` over the replay's tickers and sessions, whole process."""
     data = load_prices("synthetic", names(1), settings.data, FIRST, ENOUGH)
     days = data.frames[names(1)[0]]["date"].iloc[:SESSIONS]
-    env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"} | {
-        "TICKCAST_DATA__DIR": str(settings.data.dir),
-        "TICKCAST_MLFLOW__TRACKING_URI": settings.mlflow.tracking_uri,
-    }
-    command = [
-        sys.executable,
-        "-m",
-        "tickcast",
-        "backtest",
-        "--engine",
-        "local",
-        "--source",
-        "synthetic",
-        "--tickers",
-        ",".join(names(count)),
-        "--start",
+    took, done = local_backtest(
+        settings,
+        names(count),
         days.iloc[WINDOW].date().isoformat(),  # the first forecast's target
-        "--end",
         days.iloc[-1].date().isoformat(),
         "--out",
         str(out),
-    ]
-    started = time.perf_counter()
-    done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True)
-    took = time.perf_counter() - started
+    )
     if done.returncode != 0:
         print(f"backtest of {count} tickers failed:\n{done.stdout}\n{done.stderr}")
         return float("nan")

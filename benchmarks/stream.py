@@ -18,10 +18,7 @@ import asyncio
 import json
 import re
 import statistics
-import subprocess
-import sys
 import time
-from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -38,8 +35,9 @@ from common import (  # benchmarks/ is on sys.path when run as a script
     throughput,
     tickcast,
     train_on,
+    wait_for_forecasts,
 )
-from worktree import BASELINE_COMMIT, old_code_env, old_commit_worktree
+from worktree import BASELINE_COMMIT, last_line, run_old_benchmark
 
 from core import kafka as bus
 from core.config import KafkaSettings, Settings
@@ -54,35 +52,6 @@ RATE, LATENCY_CLOSES = 20.0, 400
 GOAL_RATE = 10_000  # forecasts/s (issue 15)
 GOAL_RATIO = 4.0  # issue 15: at least 4x the replay of BASELINE_COMMIT, in the same run
 BASELINE_TIMEOUT_S = 1200  # it trains a model, replays, and measures its latency too
-# The reader's own fetch wait: short, so the latency measured is the worker's, not the reader's.
-READER_WAIT_MS = 10
-
-
-async def wait_for_forecasts(
-    kafka: KafkaSettings,
-    count: int,
-    timeout_s: float,
-    on_record: Callable[[ConsumerRecord, float], None] | None = None,
-) -> tuple[int, float]:
-    """Read `forecasts` from the start until `count` records; returns (seen, time of the last)."""
-    consumer = bus.consumer(
-        kafka, kafka.topics["forecasts"], from_beginning=True, fetch_max_wait_ms=READER_WAIT_MS
-    )
-    await consumer.start()
-    seen, last, deadline = 0, 0.0, time.monotonic() + timeout_s
-    try:
-        while seen < count and time.monotonic() < deadline:
-            batches = await consumer.getmany(timeout_ms=100)
-            now = time.perf_counter()
-            for records in batches.values():
-                for record in records:
-                    seen += 1
-                    last = now
-                    if on_record:
-                        on_record(record, now)
-    finally:
-        await consumer.stop()
-    return seen, last
 
 
 async def latency_run(kafka: KafkaSettings, ticks: list[PriceTick]) -> list[float]:
@@ -138,26 +107,14 @@ def replay(settings: Settings, data: Path) -> tuple[float, int, int]:
 def baseline_replay(commit: str, data: Path) -> tuple[float | None, str]:
     """The replay figure of `commit`'s own benchmark, run from a temporary `git worktree` with
     this venv; (None, why) when it cannot be measured. The worktree goes, also on failure."""
-    if not commit:
-        return None, "skipped (--baseline '')"
-    with old_commit_worktree(commit) as (tree, why):
-        if tree is None:
-            return None, why
-        try:
-            run = subprocess.run(
-                [sys.executable, "benchmarks/stream.py", "--data", str(data.resolve())],
-                cwd=tree,
-                env=old_code_env(tree),
-                capture_output=True,
-                text=True,
-                timeout=BASELINE_TIMEOUT_S,
-            )
-        except subprocess.TimeoutExpired:
-            return None, f"its benchmark ran past {BASELINE_TIMEOUT_S} s"
+    run, why = run_old_benchmark(
+        commit, ["benchmarks/stream.py", "--data", str(data.resolve())], BASELINE_TIMEOUT_S
+    )
+    if run is None:
+        return None, why
     found = re.search(r"replay: 5 tickers.*?([\d,]+) forecasts/s", run.stdout)
     if run.returncode != 0 or not found:
-        last = (run.stderr.strip() or run.stdout.strip()).splitlines()[-1:]
-        return None, f"its benchmark failed (exit {run.returncode}): {last}"
+        return None, f"its benchmark failed (exit {run.returncode}): {last_line(run)}"
     return float(found.group(1).replace(",", "")), f"commit {commit}, its own benchmark"
 
 

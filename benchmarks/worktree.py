@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,6 +35,9 @@ def old_commit_worktree(commit: str = BASELINE_COMMIT) -> Iterator[tuple[Path | 
     """(folder of `commit`'s files, "") inside; (None, why) when git or the commit is missing.
 
     The worktree lives in a temporary folder and is removed and pruned on the way out."""
+    if not commit:
+        yield None, "skipped (no reference commit given)"
+        return
     if shutil.which("git") is None:
         yield None, "git is not installed"
         return
@@ -67,3 +71,31 @@ def old_code_env(tree: Path, **extra: str) -> dict[str, str]:
         if k != "KAFKA_BOOTSTRAP_SERVERS" and not k.startswith("TICKCAST_")
     }
     return {**env, "PYTHONPATH": str(tree), **extra}
+
+
+def run_old_benchmark(
+    commit: str, args: list[str], timeout_s: float
+) -> tuple[subprocess.CompletedProcess | None, str]:
+    """`python ARGS` run in a temporary worktree of `commit` with this venv, its output kept;
+    (None, why) when there is no commit to run, no worktree, or no end in time.
+    """
+    with old_commit_worktree(commit) as (tree, why):
+        if tree is None:
+            return None, why
+        try:
+            run = subprocess.run(
+                [sys.executable, *args],
+                cwd=tree,
+                env=old_code_env(tree),
+                capture_output=True,
+                text=True,
+                timeout=timeout_s,
+            )
+        except subprocess.TimeoutExpired:
+            return None, f"its benchmark ran past {timeout_s:.0f} s"
+    return run, ""
+
+
+def last_line(run: subprocess.CompletedProcess) -> list[str]:
+    """What an old benchmark said last, for the line saying why it could not be read."""
+    return (run.stderr.strip() or run.stdout.strip()).splitlines()[-1:]
