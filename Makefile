@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 SOURCE ?=
 TICKERS ?=
 
-.PHONY: up install install-dev browser test lint format bench bench-stream bench-api bench-backtest bench-drift bench-intervals bench-reliability schemas clean
+.PHONY: up install install-dev browser test lint format bench bench-stream bench-api bench-backtest bench-drift bench-intervals bench-reliability bench-commands schemas clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -73,6 +73,10 @@ bench-intervals: install
 
 bench-reliability: install
 	$(BIN)/python benchmarks/reliability.py
+
+# Wall time of whole commands (--help, evaluate, both backtest engines) beside commit d5c4046
+bench-commands: install
+	$(BIN)/python benchmarks/commands.py
 
 # 10 and 100 synthetic tickers; 1,000 (several minutes): $(BIN)/python benchmarks/scaling.py --tickers 1000
 .PHONY: bench-scaling

@@ -26,19 +26,18 @@ class Coalescer:
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self._waiting: list[Waiting] = []
-        self._flush: asyncio.Handle | None = None
+        self._waiting: list[Waiting] = []  # not empty: a pass is due on the loop's next turn
 
     def forecast(self, forecaster: Forecaster, item: WindowInput) -> Awaitable[Prediction]:
         loop = asyncio.get_running_loop()
+        if not self._waiting:  # after every request already read in this turn
+            loop.call_soon(self._run)
         answer = loop.create_future()
         self._waiting.append((forecaster, item, answer))
-        if self._flush is None:  # after every request already read in this turn
-            self._flush = loop.call_soon(self._run)
         return answer
 
     def _run(self) -> None:
-        waiting, self._waiting, self._flush = self._waiting, [], None
+        waiting, self._waiting = self._waiting, []
         groups: dict[tuple[int, bool], list[Waiting]] = {}
         for entry in waiting:
             groups.setdefault((id(entry[0]), entry[1].bars is None), []).append(entry)

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from api import metrics
+from api.coalesce import Coalescer
 from core.config import Hyperparameters, Settings
 from model.errors import ModelNotFoundError
 from model.fetch import fetch, read_record
@@ -45,9 +46,12 @@ class ServiceState:
     # Loads asked for on the event loop queue on this one thread, not in the loop's shared
     # pool, where waiting reloads would hold every thread. Made on first use, ended by `close`.
     _loader: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
+    # POST /predict's windows, forecast together per loop turn (the fast path's and the route's)
+    coalescer: Coalescer = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.next_run = self.settings.model
+        self.coalescer = Coalescer(self.settings.api.max_batch)
 
     def load(self, ref: str | None = None) -> Predictor:
         """Load `ref` (default: the alias served), then swap it in whole.

@@ -142,7 +142,7 @@ async def _collect(
     return received
 
 
-def _worker_env(run: Settings, embedded: bool, version: str, choice: Path) -> dict[str, str]:
+def _worker_env(run: Settings, embedded: bool, ref: str, choice: Path) -> dict[str, str]:
     # A lone, short-lived member: its group forms and ends quickly. Tansu holds a join for
     # half the session timeout; Apache Kafka refuses one under 6 s by default.
     session_s = run.kafka.embedded_session_timeout_s if embedded else 6.0
@@ -160,7 +160,7 @@ def _worker_env(run: Settings, embedded: bool, version: str, choice: Path) -> di
         "TICKCAST_KAFKA__TABLE_STORE": "memory",
         # The version this process loaded is in the model cache: the worker starts on it
         # without reading the registry (and without importing MLflow to do so).
-        "TICKCAST_MLFLOW__SERVE": version,
+        "TICKCAST_MLFLOW__SERVE": ref,
         "TICKCAST_MLFLOW__START_CHOICE": str(choice),
     }
 

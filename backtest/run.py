@@ -15,13 +15,13 @@ import pandas as pd
 
 from backtest.engines import Progress, Replay, StreamRun, run_local
 from backtest.report import OVERALL, build_report, scored_frame, write_outputs
-from backtest.tracking import RunRecord, Tracking, model_ref
 from core.config import Settings
 from core.errors import InputError
 from model import registry
 from model.bundle import ModelBundle
 from model.evaluation import history_start, window_start, windows_in_range
 from model.predictor import Predictor
+from model.tracking import RunRecord, Tracking, model_ref
 from producers.publish import ticks_in_order
 from producers.sources import PriceData, load_prices
 from streams.pipeline import TickerState
@@ -118,11 +118,11 @@ def run_backtest(
         raise InputError(f"end {request.end} is before start {request.start}")
     if request.retrain_every is not None and request.engine != "local":
         raise InputError("--retrain-every runs on the local engine (add --engine local)")
-    ref = model_ref(settings, request.source, request.model, request.retrain_every)
     with contextlib.ExitStack() as stack:
         if tracking is None:
+            ref = model_ref(settings, request.source, request.model, request.retrain_every)
             tracking = stack.enter_context(Tracking(settings, ref))
-        report, rows, alerts = _replay_and_score(settings, request, say, progress, tracking, ref)
+        report, rows, alerts = _replay_and_score(settings, request, say, progress, tracking)
         _log(settings, request, report, rows, alerts, tracking)
     return report
 
@@ -133,8 +133,8 @@ def _replay_and_score(
     say: Say,
     progress: Progress | None,
     tracking: Tracking,
-    ref: str | None,
 ) -> tuple[dict, pd.DataFrame, list]:
+    ref = tracking.ref  # the model it fetches; None: walk-forward trains its own
     with contextlib.ExitStack() as stack:
         # The stream engine's broker and worker start first: their start-up overlaps the
         # model's load and the data's, and the worker then waits for the version loaded here.

@@ -207,7 +207,8 @@ class KafkaSettings(BaseModel, frozen=True):
     embedded_session_timeout_s: float = Field(
         2.0,
         gt=0,
-        description="session_timeout_s of the workers `up` starts on its embedded broker: "
+        description="session_timeout_s of the workers that `up` and `backtest --engine "
+        "stream` start on their embedded broker: "
         "Tansu holds a group join for half the session timeout, which every worker start "
         "waits (Apache Kafka refuses timeouts under 6 s by default, hence two settings).",
     )
@@ -279,7 +280,12 @@ class ApiSettings(BaseModel, frozen=True):
     port: int = Field(8000, ge=0, le=65535, description="0: a free port, printed at start.")
     token: SecretStr | None = Field(None, description="Bearer token for /train, POST /config...")
     max_body_bytes: int = Field(1 << 20, ge=1024, description="Larger request bodies get 413.")
-    max_batch: int = Field(1000, ge=1, le=100_000, description="Windows per /predict/batch.")
+    max_batch: int = Field(
+        1000,
+        ge=1,
+        le=100_000,
+        description="Windows per /predict/batch and per pass of coalesced /predict calls.",
+    )
     train_data_dir: Path | None = Field(
         None,
         description="The only folder POST /train may read csv: sources from; None allows only "

@@ -97,7 +97,8 @@ def baseline_for(
 
 
 def ks_two_sample(sample: np.ndarray, baseline: ReturnBaseline) -> tuple[float, float]:
-    """Two-sample KS statistic D (as scipy.stats.ks_2samp) and its asymptotic p-value."""
+    """Two-sample KS statistic D (as scipy.stats.ks_2samp) and its asymptotic p-value, by
+    the definition: a scan of every point. The reference `ks_many` is checked against."""
     x = np.sort(np.asarray(sample, dtype=np.float64))
     n, m = x.size, baseline.sorted_returns.size
     at_x = (
@@ -162,11 +163,6 @@ def ks_many(samples: np.ndarray, baseline: ReturnBaseline) -> tuple[np.ndarray, 
     return d, special.kolmogorov((root + 0.12 + 0.11 / root) * d)
 
 
-def ks_statistic(returns: np.ndarray, baseline: ReturnBaseline, alpha: float) -> DriftStatistic:
-    d, pvalue = ks_two_sample(returns, baseline)
-    return _ks(d, pvalue, alpha)
-
-
 def _ks(d: float, pvalue: float, alpha: float) -> DriftStatistic:
     return DriftStatistic(
         name="ks_pvalue",
@@ -175,13 +171,6 @@ def _ks(d: float, pvalue: float, alpha: float) -> DriftStatistic:
         drift=bool(pvalue < alpha),
         detail=f"KS D = {d:.3f}",
     )
-
-
-def volatility_ratio(
-    returns: np.ndarray, baseline: ReturnBaseline, low: float, high: float
-) -> DriftStatistic:
-    deviations = returns - float(returns.sum()) / returns.size  # not .mean(): per forecast
-    return _volatility(float(deviations @ deviations), returns.size, baseline, low, high)
 
 
 def _volatility(
@@ -197,10 +186,6 @@ def _volatility(
         drift=not (low <= ratio <= high),
         detail=f"window std {std:.4f} vs baseline {baseline.std:.4f}",
     )
-
-
-def mean_zscore(returns: np.ndarray, baseline: ReturnBaseline, limit: float) -> DriftStatistic:
-    return _zscore(float(returns.sum()) / returns.size, returns.size, baseline, limit)
 
 
 def _zscore(mean: float, n: int, baseline: ReturnBaseline, limit: float) -> DriftStatistic:
@@ -232,19 +217,10 @@ def assess_drift(
     thresholds: DriftSettings,
     ticker: str | None = None,
 ) -> DriftReport:
-    """Compare one window's returns with the baseline; each statistic carries its verdict."""
-    closes = np.asarray(closes, dtype=np.float64)
-    name, baseline = baseline_for(baselines, ticker)
-    returns = log_returns(closes)
-    ks = ks_statistic(returns, baseline, thresholds.ks_alpha)
-    vol = volatility_ratio(returns, baseline, thresholds.vol_ratio_low, thresholds.vol_ratio_high)
-    mean = mean_zscore(returns, baseline, thresholds.mean_z)
-    return DriftReport(
-        drift=ks.drift and (vol.drift or mean.drift),
-        baseline=name,
-        statistics=[ks, vol, mean],
-        notes=level_note(closes, baseline, name),
-    )
+    """Compare one window's returns with the baseline; each statistic carries its verdict.
+    `assess_drift_many` of one row: a report does not depend on its batch."""
+    window = np.asarray(closes, dtype=np.float64)[None, :]
+    return assess_drift_many(window, baselines, thresholds, [ticker])[0]
 
 
 def assess_drift_many(

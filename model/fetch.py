@@ -5,7 +5,8 @@ MLflow, whose client costs about 1.3 s and 170 MB to import. `python -m model.fe
 the registry: it resolves an alias or version, copies that version into the cache unless it
 is there already (from the same run: a store made anew reuses version numbers), records what
 the registry says of it, and prints the folder. A process that has MLflow loaded anyway (the
-CLI's train, evaluate and `up`) fetches in process instead.
+CLI's train and `up`) fetches in process instead; `backtest` and `evaluate` fetch in their
+MLflow child (`model.tracking`).
 
 The cache is one folder per tracking store under the data dir, one per version inside, each
 written whole before it is renamed into place, so a reader never sees half a model.
@@ -21,8 +22,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -181,20 +184,24 @@ def write_record(folder: Path, record: ModelRecord) -> None:
     os.replace(partial, folder / RECORD)
 
 
+def child_env() -> dict[str, str]:
+    """The environment of a `python -m` child that runs this very code, whatever the cwd."""
+    path = os.environ.get("PYTHONPATH", "")
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), path]))}
+
+
 def fetch_in_child(mlflow: MlflowSettings, cache: Path, ref: str) -> Path:
     """`fetch_in_process` in a short-lived `python -m model.fetch`, so this process never
     imports MLflow. Its log lines reach this process's stderr; errors come back as ours."""
     request = FetchRequest(
         mlflow=mlflow, cache=cache, ref=ref, verbose=logger.isEnabledFor(logging.INFO)
     )
-    path = os.environ.get("PYTHONPATH", "")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), path]))}
     done = subprocess.run(
         [sys.executable, "-m", "model.fetch"],
         input=request.model_dump_json(),
         stdout=subprocess.PIPE,
         text=True,
-        env=env,
+        env=child_env(),
         check=False,
     )
     lines = done.stdout.strip().splitlines()
@@ -220,6 +227,23 @@ def fetch(settings: Settings, ref: str) -> Path:
     return fetcher(settings.mlflow, cache_root(settings), ref)
 
 
+R = TypeVar("R", bound=FetchReply)
+
+
+def answered(step: Callable[[], R], what: str) -> R | FetchReply:
+    """A child's reply to one step: the step's own, or its error as a reply the parent raises
+    as its own error (the traceback of an unexpected one goes to stderr)."""
+    try:
+        return step()
+    except ModelNotFoundError as exc:
+        return FetchReply(error=str(exc), not_found=True)
+    except TickcastError as exc:
+        return FetchReply(error=str(exc))
+    except Exception as exc:  # the parent names it in one line
+        logger.exception("%s failed", what)
+        return FetchReply(error=f"{what}: {type(exc).__name__}: {exc}")
+
+
 def main() -> int:
     """The child: a FetchRequest on stdin, a FetchReply on stdout (nothing else goes there)."""
     from core.logs import setup_logging
@@ -228,14 +252,10 @@ def main() -> int:
     setup_logging(request.verbose, registry=True)
     out, sys.stdout = sys.stdout, sys.stderr  # MLflow's own prints stay off the reply line
     try:
-        reply = FetchReply(folder=fetch_in_process(request.mlflow, request.cache, request.ref))
-    except ModelNotFoundError as exc:
-        reply = FetchReply(error=str(exc), not_found=True)
-    except TickcastError as exc:
-        reply = FetchReply(error=str(exc))
-    except Exception as exc:  # the parent names it in one line; the traceback goes to stderr
-        logger.exception("fetching %s failed", request.ref)
-        reply = FetchReply(error=f"fetching {request.ref!r}: {type(exc).__name__}: {exc}")
+        reply = answered(
+            lambda: FetchReply(folder=fetch_in_process(request.mlflow, request.cache, request.ref)),
+            f"fetching {request.ref!r}",
+        )
     finally:
         sys.stdout = out
     print(reply.model_dump_json(), flush=True)

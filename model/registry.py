@@ -55,12 +55,16 @@ def connect(settings: MlflowSettings) -> MlflowClient:
         )
     mlflow.set_tracking_uri(settings.tracking_uri)
     client = MlflowClient(tracking_uri=settings.tracking_uri)
-    if client.get_experiment_by_name(settings.experiment) is None:
-        client.create_experiment(
-            settings.experiment, artifact_location=settings.artifact_location or None
-        )
+    _create_experiment(client, settings, settings.experiment)
     mlflow.set_experiment(settings.experiment)
     return client
+
+
+def _create_experiment(client: MlflowClient, settings: MlflowSettings, name: str) -> None:
+    """Created beside the models' artifacts, not in the cwd's ./mlruns, where MLflow puts an
+    experiment created without a location."""
+    if client.get_experiment_by_name(name) is None:
+        client.create_experiment(name, artifact_location=settings.artifact_location or None)
 
 
 @contextmanager
@@ -69,6 +73,7 @@ def experiment(settings: MlflowSettings, name: str) -> Iterator[MlflowClient]:
     import mlflow
 
     client = connect(settings)
+    _create_experiment(client, settings, name)
     mlflow.set_experiment(name)
     try:
         yield client

@@ -46,9 +46,6 @@ class Scored:
         """The rows of a boolean mask or of an index array."""
         return Scored(*(getattr(self, f)[rows] for f in self.__dataclass_fields__))
 
-    def tickers(self) -> list[str]:
-        return list(dict.fromkeys(self.ticker.tolist()))
-
     def groups(self) -> dict[str, np.ndarray]:
         """Each ticker's row indices (ascending), tickers in first-seen order.
 

@@ -185,7 +185,11 @@ def table_storage(settings: Settings) -> dict[str, Any]:
     if root not in _CLAIMS:  # one app at a time per process: a second one reuses the folder
         _CLAIMS[root] = table_store.claim_folder(root)
     folder, _held = _CLAIMS[root]
-    return {"store": "rocksdb://", "tabledir": str(folder), "Table": table_store.TickerTable}
+    return {
+        "store": f"{table_store.SCHEME}://",
+        "tabledir": str(folder),
+        "Table": table_store.TickerTable,
+    }
 
 
 # The table folders this process holds, for as long as it runs, and their held locks.
@@ -257,7 +261,9 @@ def create_app(settings: Settings, forecaster: Forecaster) -> faust.App:
         options=table_store.rocksdb_options(kafka.table_memory_mb),
     )
     # Faust's Table takes no serializer argument (it derives one from value_type): set before
-    # anything builds the store or sends a changelog record, both of which read it.
+    # anything builds the store or sends a changelog record, both of which read it. The
+    # changelog topic, made with the table, keeps Faust's json codec for reading records back
+    # (memory store's recovery): the same JSON.
     table.value_serializer = STATE_CODEC
     outage = OutageFilter(bus.bootstrap(kafka), kafka.outage_log_every_s)
     outage.attach()

@@ -27,10 +27,8 @@ from pathlib import Path
 from typing import IO, Any
 
 import faust
-from faust.stores import rocksdb
+from faust.stores import STORES, rocksdb
 from faust.types import TP
-from faust.types.stores import StoreT
-from yarl import URL
 
 logger = logging.getLogger(__name__)
 
@@ -184,33 +182,24 @@ class TickerStore(rocksdb.Store):
         shutil.rmtree(self.partition_path(partition), ignore_errors=True)
 
 
+# Faust resolves a store URL's scheme to "module:attribute", as it does for transports.
+SCHEME = "tickcast-rocksdb"
+STORES.aliases[SCHEME] = f"{__name__}:TickerStore"
+
+
 class TickerTable(faust.Table):
-    """A table whose `rocksdb://` store is the `TickerStore`, and whose writes encode each
-    value once, for the store and its changelog record alike (Faust encoded it twice)."""
+    """A table whose writes to a `TickerStore` encode each value once, for the store and its
+    changelog record alike (Faust encoded it twice)."""
 
     def __setitem__(self, key: Any, value: Any) -> None:
         store = self.data
         if not isinstance(store, TickerStore):
             super().__setitem__(key, value)
             return
-        encoded = store._encode_value(value)
-        # The bytes the changelog would carry anyway; recovery decodes them as before.
-        self.send_changelog(self.partition_for_key(key), key, encoded, value_serializer="raw")
+        encoded, stored_key = store._encode_value(value), store._encode_key(key)
+        # The bytes the changelog would carry anyway; recovery decodes them as before. The
+        # partition is the store's, so the producer does not hash the key again.
+        partition = store.changelog_partition(stored_key)
+        self.send_changelog(partition, key, encoded, value_serializer="raw")
         self._sensor_on_set(self, key, value)
-        store.set_encoded(store._encode_key(key), encoded, value)
-
-    def _new_store_by_url(self, url: str | URL) -> StoreT:
-        if URL(url).scheme != "rocksdb":
-            return super()._new_store_by_url(url)
-        return TickerStore(
-            url,
-            self.app,
-            self,
-            table_name=self.name,
-            key_type=self.key_type,
-            key_serializer=self.key_serializer,
-            value_serializer=self.value_serializer,
-            value_type=self.value_type,
-            loop=self.loop,
-            options=self.options,
-        )
+        store.set_encoded(stored_key, encoded, value)

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from datetime import date
 
 import pytest
@@ -13,6 +10,7 @@ from typer.testing import CliRunner
 
 from core.config import get_settings
 from producers.calendar import next_trading_day
+from tests.probes import run_probe
 from tickcast.cli import app
 
 runner = CliRunner()
@@ -263,14 +261,9 @@ def test_a_range_outside_the_data_fails_before_any_model_loads(tmp_path) -> None
         "    'errors': [r.stderr.strip() for r in runs],\n"
         "    'heavy': [m for m in ('torch', 'mlflow', 'lightning') if m in sys.modules]}))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script, json.dumps(commands)],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "TICKCAST_DATA__DIR": str(tmp_path / "state")},
+    outcome = run_probe(
+        script, json.dumps(commands), env={"TICKCAST_DATA__DIR": str(tmp_path / "state")}
     )
-    outcome = json.loads(done.stdout)
     assert outcome["codes"] == [1, 1, 1]
     assert outcome["errors"] == [
         "error: no AAA closes from 2030-01-01 on; the data covers 2024-01-02..2024-01-03",

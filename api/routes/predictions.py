@@ -1,11 +1,12 @@
 """POST /predict and /predict/batch: the Forecaster's one batched pass per call.
 
 POST /predict's forecasts are answered by `PredictFastPath`, in front of FastAPI; the route
-here documents it and gives every error.
+here documents it and gives every error. Both answer through `predict`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import itertools
 
@@ -60,8 +61,12 @@ def _as_of(request: PredictRequest) -> dt.date | None:
     return request.as_of or (dt.date.today() if request.ticker else None)
 
 
-def _window(request: PredictRequest) -> WindowInput:
-    return WindowInput(request.last_prices, request.ticker, _as_of(request), _bars(request))
+def _window(request: PredictRequest, where: str = "as_of") -> WindowInput:
+    """The request's window for the Forecaster; its date checked first, as `where`: one
+    outside the B3 calendar's range is a 422 naming the range."""
+    as_of = _as_of(request)
+    check_as_of(as_of, where)
+    return WindowInput(request.last_prices, request.ticker, as_of, _bars(request))
 
 
 def _answer(p: Prediction, forecaster: Forecaster) -> PredictResponse:
@@ -83,21 +88,35 @@ def _answer(p: Prediction, forecaster: Forecaster) -> PredictResponse:
     )
 
 
-def _serialise(answer: PredictResponse) -> bytes:
-    return PredictResponse.__pydantic_serializer__.to_json(answer)
+def _answers(predictions: list[Prediction], forecaster: Forecaster) -> list[PredictResponse]:
+    """The responses, counted in the metrics."""
+    answers = [_answer(p, forecaster) for p in predictions]
+    metrics.PREDICTIONS.inc(len(answers))
+    if drifted := sum(a.drift_warning for a in answers):
+        metrics.DRIFT_WARNINGS.inc(drifted)
+    return answers
 
 
 def forecast(requests: list[PredictRequest], forecaster: Forecaster) -> list[PredictResponse]:
-    """The Forecaster validates every window against the model, then forecasts them at once.
+    """The Forecaster validates every window against the model, then forecasts them at once."""
+    one = len(requests) == 1
+    windows = [_window(r, "as_of" if one else f"window {i}: as_of") for i, r in enumerate(requests)]
+    return _answers(forecaster.forecast(windows), forecaster)
 
-    Dates are checked first: one outside the B3 calendar's range is a 422 naming the range.
-    """
-    for i, request in enumerate(requests):
-        check_as_of(_as_of(request), "as_of" if len(requests) == 1 else f"window {i}: as_of")
-    answers = [_answer(p, forecaster) for p in forecaster.forecast([_window(r) for r in requests])]
-    metrics.PREDICTIONS.inc(len(answers))
-    metrics.DRIFT_WARNINGS.inc(sum(a.drift_warning for a in answers))
-    return answers
+
+async def predict(raw: bytes, forecaster: Forecaster, coalescer: Coalescer) -> bytes:
+    """POST /predict's answer, JSON, from its raw body: the window is forecast with the other
+    requests of this loop turn. Raises the route's errors (each an exception handler's 422)."""
+    try:
+        request = PredictRequest.model_validate_json(raw)
+    except ValidationError as exc:
+        if not raw.strip():  # no body at all: say what one looks like
+            message = 'body: Field required; send {"last_prices": [60 prices]}'
+            raise _unprocessable(message) from None
+        raise RequestValidationError(exc.errors(include_input=False)) from exc
+    prediction = await coalescer.forecast(forecaster, _window(request))
+    answer = _answers([prediction], forecaster)[0]
+    return PredictResponse.__pydantic_serializer__.to_json(answer)
 
 
 PREDICT_BODY = {
@@ -111,19 +130,12 @@ PREDICT_BODY = {
 
 
 @router.post("/predict", response_model=PredictResponse, openapi_extra=PREDICT_BODY)
-async def create_prediction(request: Request, predictor: PredictorDep) -> Response:
+async def create_prediction(request: Request, predictor: PredictorDep, state: StateDep) -> Response:
     """The next close after exactly 60 prices, with drift details."""
-    # Forecasts are answered before this route, by PredictFastPath: a request reaches it for
-    # its error (or under a root_path). The body is parsed straight from bytes, as there.
-    raw = await request.body()
-    if not raw.strip():
-        raise _unprocessable('body: Field required; send {"last_prices": [60 prices]}')
-    try:
-        body = PredictRequest.model_validate_json(raw)
-    except ValidationError as exc:
-        raise RequestValidationError(exc.errors(include_input=False)) from exc
-    answer = forecast([body], predictor.forecaster)[0]
-    return Response(_serialise(answer), media_type="application/json")
+    # Forecasts are answered before this route, by PredictFastPath, through the same
+    # `predict`: a request reaches it for its error (or under a root_path).
+    answer = await predict(await request.body(), predictor.forecaster, state.coalescer)
+    return Response(answer, media_type="application/json")
 
 
 @router.post("/predict/batch", response_model=BatchPredictResponse)
@@ -150,7 +162,6 @@ class PredictFastPath:
     def __init__(self, app: ASGIApp, state: ServiceState) -> None:
         self.app, self.state = app, state
         self.route = next(r for r in router.routes if getattr(r, "path", "") == "/predict")
-        self.coalescer = Coalescer(state.settings.api.max_batch)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -170,8 +181,11 @@ class PredictFastPath:
             body += message.get("body", b"")
             if not message.get("more_body"):
                 break
-        answer = await self._answer(body) if message["type"] == "http.request" else None
-        if answer is None:
+        answer, predictor = None, self.state.predictor
+        if predictor is not None and message["type"] == "http.request":
+            with contextlib.suppress(RequestValidationError, HTTPException, TickcastError):
+                answer = await predict(body, predictor.forecaster, self.state.coalescer)
+        if answer is None:  # the route gives the error
 
             async def replay() -> Message:
                 return messages.pop(0) if messages else await receive()
@@ -189,19 +203,3 @@ class PredictFastPath:
             }
         )
         await send({"type": "http.response.body", "body": answer})
-
-    async def _answer(self, raw: bytes) -> bytes | None:
-        """The forecast's JSON, or None for the route to answer."""
-        predictor = self.state.predictor
-        if predictor is None:
-            return None
-        try:
-            request = PredictRequest.model_validate_json(raw)
-            check_as_of(_as_of(request), "as_of")
-            prediction = await self.coalescer.forecast(predictor.forecaster, _window(request))
-        except (ValidationError, HTTPException, TickcastError):
-            return None
-        metrics.PREDICTIONS.inc()
-        if prediction.drift.drift:
-            metrics.DRIFT_WARNINGS.inc()
-        return _serialise(_answer(prediction, predictor.forecaster))

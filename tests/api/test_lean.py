@@ -4,13 +4,10 @@ matplotlib (a child process trains)."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.probes import run_probe
+
 HEAVY = ("mlflow", "torch", "lightning", "matplotlib")
 # `tickcast api` as the command line runs it, with uvicorn's server swapped for a client
 # that starts the app (lifespan: the model loads), asks one forecast and reports.
@@ -33,22 +30,11 @@ api(api_port=0)
 
 def probe(store: Path, before: str = "") -> dict:
     """The probe's report, run on the model store at `store` after the statement `before`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TICKCAST_", "KAFKA_"))}
-    env |= {
+    env = {
         "TICKCAST_DATA__DIR": str(store),
         "TICKCAST_MLFLOW__TRACKING_URI": f"sqlite:///{store / 'mlflow.db'}",
     }
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE % (before, HEAVY)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    return json.loads(done.stdout.splitlines()[-1])
+    return run_probe(PROBE % (before, HEAVY), env=env)
 
 
 def test_the_api_process_imports_no_mlflow_torch_lightning_or_matplotlib(

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 from datetime import date
 from pathlib import Path
 
@@ -22,6 +19,7 @@ from model.training import train
 from producers.calendar import trading_days
 from producers.publish import ticks_in_order
 from producers.sources import load_prices
+from tests.probes import run_probe
 from tests.utils.factories import make_settings
 
 pytestmark = pytest.mark.broker
@@ -175,7 +173,6 @@ def test_plots_are_drawn_for_at_most_max_plots_tickers_unless_asked(store, tmp_p
     ]
 
 
-ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("torch", "lightning", "matplotlib")
 # Runs `tickcast ARGS` in this interpreter, then prints which of HEAVY it loaded.
 COMMAND_PROBE = f"""
@@ -183,35 +180,20 @@ import json, runpy, sys
 sys.argv = ["tickcast", *sys.argv[1:]]
 try:
     runpy.run_module("tickcast", run_name="__main__")
-    code = 0
 except SystemExit as exc:
-    code = exc.code or 0
-print(json.dumps({{"code": code, "loaded": [m for m in {HEAVY!r} if m in sys.modules]}}))
+    if exc.code:
+        raise
+print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))
 """
 
 
 def loaded_by_command(settings, *args: str) -> list[str]:
     """Which of HEAVY the whole `tickcast ARGS` process imported, on the store of `settings`."""
     env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("TICKCAST_") and k != "KAFKA_BOOTSTRAP_SERVERS"
-    }
-    env |= {
         "TICKCAST_DATA__DIR": str(settings.data.dir),
         "TICKCAST_MLFLOW__TRACKING_URI": settings.mlflow.tracking_uri,
     }
-    done = subprocess.run(
-        [sys.executable, "-c", COMMAND_PROBE, *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert result["code"] == 0, done.stderr[-2000:]
-    return result["loaded"]
+    return run_probe(COMMAND_PROBE, *args, env=env)
 
 
 RANGE = (
@@ -227,9 +209,10 @@ RANGE = (
 
 
 def test_backtest_and_evaluate_load_no_training_or_plotting_library_they_do_not_use(
-    store, tmp_path: Path
+    store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Torch and Lightning only for --retrain-every, matplotlib only when a PNG is written."""
+    monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
     local = ("backtest", "--engine", "local", *RANGE, "--json")
     assert loaded_by_command(store, *local, "--no-plots") == []
     assert loaded_by_command(store, "evaluate", *RANGE, "--json") == []

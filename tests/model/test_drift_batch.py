@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import date
 from pathlib import Path
 
@@ -13,10 +14,12 @@ from model.drift import (
     ReturnBaseline,
     assess_drift,
     assess_drift_many,
+    baseline_for,
     build_baselines,
     ks_many,
     ks_two_sample,
 )
+from model.features import log_returns
 from producers.sources import load_prices
 from schemas.drift import DriftReport
 
@@ -27,6 +30,22 @@ WINDOW = 60
 def bits(report: DriftReport) -> list[str]:
     """Every number of a report, exactly: float.hex tells apart what == might round away."""
     return [s.value.hex() for s in report.statistics]
+
+
+def by_definition(
+    closes: np.ndarray, baselines: dict[str, ReturnBaseline], ticker: str
+) -> list[str]:
+    """One window's KS p, volatility ratio and mean z, one window at a time by their
+    definitions (the arithmetic of the per-window code the batch replaced), as bits."""
+    _, baseline = baseline_for(baselines, ticker)
+    returns = log_returns(np.asarray(closes, dtype=np.float64))
+    n = returns.size
+    _, p = ks_two_sample(returns, baseline)
+    mean = float(returns.sum()) / n
+    deviations = returns - mean
+    ratio = math.sqrt(float(deviations @ deviations) / (n - 1)) / baseline.std
+    z = (mean - baseline.mean) / (baseline.std / math.sqrt(n))
+    return [p.hex(), ratio.hex(), z.hex()]
 
 
 def assert_same(batched: list[DriftReport], alone: list[DriftReport]) -> None:
@@ -65,6 +84,9 @@ def test_real_windows_get_the_reports_of_one_window_at_a_time(shared_data: Path,
             windows[first : first + 500], baselines, thresholds, tickers[first : first + 500]
         )
     assert_same(batched, alone)
+    assert [bits(r) for r in alone] == [
+        by_definition(w, baselines, t) for w, t in zip(windows, tickers, strict=True)
+    ]
     # Both baselines, and both verdicts, were exercised.
     assert {r.baseline for r in alone} == {"CMIG4.SA", "PETR4.SA", "overall"}
     assert {r.statistics[0].drift for r in alone} == {True, False}

@@ -4,9 +4,6 @@ read at start only. Real sqlite MLflow stores, real child processes."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -27,9 +24,9 @@ from model.fetch import (
 )
 from model.predictor import Predictor
 from model.training import train
+from tests.probes import run_probe
 from tests.utils.factories import ar1_frame, make_settings, price_data
 
-ROOT = Path(__file__).resolve().parents[2]
 # A fresh interpreter loads the champion as the worker does, then says what it imported.
 PROBE = """
 import json, sys
@@ -58,15 +55,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 
 def test_a_serving_process_loads_the_champion_without_importing_mlflow(store: Settings) -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE, str(store.data.dir), store.mlflow.tracking_uri],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    seen = json.loads(done.stdout.splitlines()[-1])
+    seen = run_probe(PROBE, str(store.data.dir), store.mlflow.tracking_uri)
     assert seen["loaded"] == []
     assert seen["version"] == "1"
     # the same model as MLflow's own download gives, in this process

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-import subprocess
-import sys
 from datetime import date
 from pathlib import Path
 
@@ -24,9 +22,9 @@ from model.features import window_features
 from model.predictor import Predictor
 from model.windows import concat, make_windows
 from producers.sources import load_prices
+from tests.probes import run_probe
 from tests.utils.factories import ar1_frame, make_settings, stand_in_bundle
 
-ROOT = Path(__file__).resolve().parents[2]
 FIVE = ["CMIG4.SA", "PETR4.SA", "VALE3.SA", "ITUB4.SA", "BBDC4.SA"]
 WINDOW = 60
 TOLERANCE = 1e-6  # issue 15: the two runtimes agree within this on location and scale
@@ -103,6 +101,7 @@ SERVE = """
 import json, sys
 import numpy as np
 from model.predictor import Predictor
+from tests.probes import run_probe
 from tests.utils.factories import make_settings
 predictor = Predictor.load(make_settings(__import__("pathlib").Path(sys.argv[1])))
 windows = np.array(json.load(sys.stdin))
@@ -132,16 +131,7 @@ def test_a_model_registered_before_onnx_is_exported_once_then_served_without_tor
     with caplog.at_level(logging.INFO, logger="model"):
         Predictor.load(settings)
     assert not [r for r in caplog.records if "exported" in r.message]
-    done = subprocess.run(
-        [sys.executable, "-c", SERVE, str(tmp_path)],
-        input=json.dumps(windows.tolist()),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    )
-    served = json.loads(done.stdout.splitlines()[-1])
+    served = run_probe(SERVE, str(tmp_path), stdin=json.dumps(windows.tolist()))
     assert served["torch"] is False
     np.testing.assert_array_equal(served["prices"], first.predict(windows))
     np.testing.assert_array_equal(served["prices"], bundle.predict_prices(windows))

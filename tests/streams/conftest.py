@@ -212,6 +212,18 @@ def bus(broker: EmbeddedBroker, champion_root: Path) -> Iterator[Bus]:
 
 
 @pytest.fixture
+def own_broker(champion_root: Path) -> Iterator[tuple[EmbeddedBroker, Bus]]:
+    """A broker of the test's own, with a bus on it: for a test that stops or restarts it."""
+    broker = EmbeddedBroker().start()
+    handle = open_bus(broker, champion_root)
+    try:
+        yield broker, handle
+    finally:
+        handle.stop()
+        broker.stop()
+
+
+@pytest.fixture
 def kafka_bus(apache_kafka: ExternalKafka, champion_root: Path) -> Iterator[Bus]:
     handle = open_bus(apache_kafka, champion_root)
     yield handle

@@ -8,32 +8,17 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from streams.app import EXIT_RESTART
-from streams.broker import EmbeddedBroker
-from tests.streams.conftest import Bus, open_bus
+from tests.streams.conftest import Bus
 from tests.streams.test_worker import synthetic_ticks
 
 pytestmark = pytest.mark.broker
 
 WINDOW = 60
 OUTAGE_S = 35.0
-
-
-@pytest.fixture
-def own_broker(champion_root: Path) -> Iterator[tuple[EmbeddedBroker, Bus]]:
-    """A broker of this test's own, since the test takes it away."""
-    broker = EmbeddedBroker().start()
-    bus = open_bus(broker, champion_root)
-    try:
-        yield broker, bus
-    finally:
-        bus.stop()
-        broker.stop()
 
 
 def lines_about_the_broker(bus: Bus, log_name: str, after: int) -> list[str]:

@@ -66,22 +66,30 @@ def batch() -> BatchResult:
     )
 
 
+async def settle() -> None:
+    """Let the delivery run as far as it can without the broker."""
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def delivering() -> tuple[PendingProducer, dict, asyncio.Task]:
+    """A batch being delivered, as far as it gets while the broker confirms nothing."""
+    producer, table = PendingProducer(), {}
+    task = asyncio.create_task(deliver(AppWith(producer), table, KafkaSettings().topics, batch()))
+    await settle()
+    return producer, table, task
+
+
 def test_the_table_is_written_only_after_the_broker_confirmed_every_output() -> None:
     async def run() -> None:
-        producer, table = PendingProducer(), {}
-        delivering = asyncio.create_task(
-            deliver(AppWith(producer), table, KafkaSettings().topics, batch())
-        )
-        for _ in range(5):
-            await asyncio.sleep(0)
+        producer, table, task = await delivering()
         assert len(producer.deliveries) == 2  # both outputs handed over at once...
         assert table == {}  # ...and no state written while they are unconfirmed
         producer.deliveries[0].set_result(None)
-        for _ in range(5):
-            await asyncio.sleep(0)
-        assert table == {} and not delivering.done()  # one confirmed is not enough
+        await settle()
+        assert table == {} and not task.done()  # one confirmed is not enough
         producer.deliveries[1].set_result(None)
-        await delivering
+        await task
         assert set(table) == {b"AAA", b"BBB"}
         assert table[b"AAA"]["position"] == [0, 1]
 
@@ -90,16 +98,11 @@ def test_the_table_is_written_only_after_the_broker_confirmed_every_output() -> 
 
 def test_a_delivery_the_broker_refuses_writes_no_state() -> None:
     async def run() -> None:
-        producer, table = PendingProducer(), {}
-        delivering = asyncio.create_task(
-            deliver(AppWith(producer), table, KafkaSettings().topics, batch())
-        )
-        for _ in range(5):
-            await asyncio.sleep(0)
+        producer, table, task = await delivering()
         producer.deliveries[0].set_result(None)
         producer.deliveries[1].set_exception(ConnectionError("broker gone"))
         with pytest.raises(ConnectionError):
-            await delivering
+            await task
         assert table == {}  # read again after the restart, and sent again, with the same ids
 
     asyncio.run(run())

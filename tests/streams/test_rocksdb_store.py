@@ -8,17 +8,14 @@ import asyncio
 import re
 import signal
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from core import kafka as bus_clients
 from core.config import KafkaSettings
-from streams.broker import EmbeddedBroker
 from streams.table_store import claim_folder
-from tests.streams.conftest import Bus, open_bus
+from tests.streams.conftest import Bus
 from tests.streams.test_worker import synthetic_ticks
 
 WINDOW = 60
@@ -87,18 +84,6 @@ def test_a_restarted_worker_reads_only_the_changelog_it_has_not_stored(bus: Bus)
     assert total >= 2 * 100 // 7  # one changelog record per ticker per batch, at least
     assert stored == total  # every record was on disk: recovery read none of them again
     assert changelog_policy(bus.settings.kafka) == "compact"  # Tansu takes the setting too
-
-
-@pytest.fixture
-def own_broker(champion_root: Path) -> Iterator[tuple[EmbeddedBroker, Bus]]:
-    """A broker of this test's own, since the test restarts it empty."""
-    broker = EmbeddedBroker().start()
-    bus = open_bus(broker, champion_root)
-    try:
-        yield broker, bus
-    finally:
-        bus.stop()
-        broker.stop()
 
 
 @pytest.mark.broker

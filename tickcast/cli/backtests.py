@@ -86,7 +86,7 @@ def backtest(
     cfg = settings(verbose)
     spec = source or cfg.data.default_source
     names = parse_tickers(tickers, cfg.data.default_tickers)
-    from backtest.tracking import Tracking, model_ref
+    from model.tracking import Tracking, model_ref
     from producers.sources import check_range  # pandas: after the arguments are parsed
 
     with user_errors(verbose):

@@ -146,7 +146,7 @@ def evaluate(
     setup_logging(verbose)
     cfg = settings(verbose)
     first, last = as_date(start), as_date(end)
-    from backtest.tracking import Tracking, model_ref
+    from model.tracking import Tracking, model_ref
     from producers.sources import check_range
 
     spec = source or cfg.data.default_source

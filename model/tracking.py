@@ -1,7 +1,8 @@
-"""A backtest's MLflow side, in a child process started before the backtest's own imports.
+"""The MLflow side of `backtest` and `evaluate`, in a child process started before their own
+imports.
 
-Importing MLflow and opening its store take about 1.8 s, more than one ticker's replay and
-report. `python -m backtest.tracking` does both while the backtest loads pandas, SciPy and
+Importing MLflow and opening its store take longer than one ticker's replay and
+report. `python -m model.tracking` does both while the backtest loads pandas, SciPy and
 ONNX Runtime on the other core; it then reads the registry for the model (into the local
 model cache, `model.fetch`: the version the alias names now) and, at the end, logs the
 backtest's run. One JSON line each way per step on stdin and stdout; the backtest itself
@@ -12,35 +13,34 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
-import os
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import BaseModel, Field
 
 from core.config import MlflowSettings, Settings
-from core.errors import TickcastError
 from model.errors import ModelError, ModelNotFoundError
+from model.fetch import (
+    FetchReply,
+    FetchRequest,
+    answered,
+    cache_root,
+    child_env,
+    fetch_in_process,
+)
 
 logger = logging.getLogger(__name__)
-
-PROJECT_ROOT = Path(__file__).resolve().parents[1]  # the child runs this very code
 
 
 class TrackingError(ModelError):
     """The MLflow child failed: the registry could not be read or the run not logged."""
 
 
-class Opening(BaseModel):
-    """The first line: the store, the model cache, and the model to fetch (None: none)."""
+class Opening(FetchRequest):
+    """The first line: `model.fetch`'s request, whose model may be None (none to fetch)."""
 
-    mlflow: MlflowSettings
-    cache: Path
-    ref: str | None = None
-    verbose: bool = False
+    ref: str | None = None  # type: ignore[assignment]
 
 
 class RunRecord(BaseModel):
@@ -54,13 +54,10 @@ class RunRecord(BaseModel):
     files: list[Path] = Field(default_factory=list)
 
 
-class Reply(BaseModel):
-    """The child's line after each step."""
+class Reply(FetchReply):
+    """The child's line after each step: `model.fetch`'s reply, or the logged run's id."""
 
-    folder: Path | None = None
     run_id: str = ""
-    error: str = ""
-    not_found: bool = False
 
 
 def model_ref(
@@ -80,22 +77,18 @@ class Tracking:
     """The parent's end: start it first, then `model_folder()`, then `log()` once."""
 
     def __init__(self, settings: Settings, ref: str | None) -> None:
-        from model.fetch import cache_root
-
         opening = Opening(
             mlflow=settings.mlflow,
             cache=cache_root(settings),
             ref=ref,
             verbose=logger.isEnabledFor(logging.INFO),
         )
-        path = os.environ.get("PYTHONPATH", "")
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), path]))}
         self.child = subprocess.Popen(
-            [sys.executable, "-m", "backtest.tracking"],
+            [sys.executable, "-m", "model.tracking"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
-            env=env,
+            env=child_env(),
         )
         self._send(opening)
         self.ref = ref
@@ -154,44 +147,24 @@ def _log_run(mlflow_settings: MlflowSettings, record: RunRecord) -> str:
 
     from model import registry
 
-    client = registry.connect(mlflow_settings)
-    if client.get_experiment_by_name(record.experiment) is None:
-        # Beside the models' artifacts (run ids keep them apart), not in the cwd's ./mlruns,
-        # where MLflow puts an experiment created without a location.
-        client.create_experiment(
-            record.experiment, artifact_location=mlflow_settings.artifact_location or None
-        )
     with (
         registry.experiment(mlflow_settings, record.experiment),
         mlflow.start_run(run_name=record.run_name, tags=record.tags) as run,
     ):
         mlflow.log_params(record.params)
-        mlflow.log_metrics({k: v for k, v in record.metrics.items() if math.isfinite(v)})
+        mlflow.log_metrics(record.metrics)  # finite: JSON carries no NaN
         for path in record.files:
             mlflow.log_artifact(str(path))
         return run.info.run_id
 
 
-def _answer(step: Callable[[], Reply]) -> Reply:
-    try:
-        return step()
-    except ModelNotFoundError as exc:
-        return Reply(error=str(exc), not_found=True)
-    except TickcastError as exc:
-        return Reply(error=str(exc))
-    except Exception as exc:  # one line for the parent; the traceback goes to stderr
-        logger.exception("the backtest's MLflow step failed")
-        return Reply(error=f"{type(exc).__name__}: {exc}")
-
-
 def main() -> int:
     """The child: imports MLflow and opens the store at once, then answers each line."""
     from core.logs import setup_logging
-    from model.fetch import fetch_in_process
 
     out, sys.stdout = sys.stdout, sys.stderr  # MLflow's own prints stay off the reply lines
 
-    def say(reply: Reply) -> None:
+    def say(reply: FetchReply) -> None:
         print(reply.model_dump_json(), file=out, flush=True)
 
     opening = Opening.model_validate_json(sys.stdin.readline())
@@ -200,12 +173,16 @@ def main() -> int:
     # parent, and two processes must not create a new store's tables at once.
     if opening.ref is not None:
         ref = opening.ref
-        say(_answer(lambda: Reply(folder=fetch_in_process(opening.mlflow, opening.cache, ref))))
+
+        def fetched() -> Reply:
+            return Reply(folder=fetch_in_process(opening.mlflow, opening.cache, ref))
+
+        say(answered(fetched, f"fetching {ref!r}"))
     line = sys.stdin.readline()
     if not line:  # the backtest ended first (an error, or Ctrl-C): nothing to log
         return 0
     record = RunRecord.model_validate_json(line)
-    say(_answer(lambda: Reply(run_id=_log_run(opening.mlflow, record))))
+    say(answered(lambda: Reply(run_id=_log_run(opening.mlflow, record)), "logging the backtest"))
     return 0
 
 
