@@ -10,20 +10,24 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
-from core import kafka as bus
 from core.config import Settings
 from core.errors import UnavailableError
 from core.processes import die_with_parent
-from model.forecaster import Forecaster
-from producers.publish import publish
+from model.forecaster import Forecaster, WindowInput
 from schemas.messages import DriftAlert, Forecast, ForecastScore, PriceTick
-from streams.broker import EmbeddedBroker
 from streams.pipeline import Incoming, capacity, process_batch
 from streams.state import TickerState
+
+if TYPE_CHECKING:
+    from streams.broker import EmbeddedBroker
+
+# The stream engine's Kafka client (aiokafka) loads when it runs: the local engine never needs it.
 
 Progress = Callable[[int, int], None]  # (done, total)
 
@@ -46,6 +50,32 @@ def expected_forecasts(ticks: list[PriceTick], window: int) -> int:
     for tick in ticks:
         counts[tick.ticker] = counts.get(tick.ticker, 0) + 1
     return sum(max(0, n - window + 1) for n in counts.values())
+
+
+class LocationRecorder:
+    """The served Forecaster, keeping the network's unshrunk location of each forecast it
+    makes, by (ticker, as_of): the report's unshrunk figures then need no second pass of the
+    network over every window (on one thread a window's bits do not depend on its batch, so
+    these are the locations such a pass would give). The pipeline calls it as the Forecaster
+    itself; every attribute but `forecast` is the Forecaster's."""
+
+    def __init__(self, forecaster: Forecaster) -> None:
+        self._forecaster = forecaster
+        self.locations: dict[tuple[str, date], float] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._forecaster, name)
+
+    def forecast(self, inputs: Sequence[WindowInput], *, intervals: bool = True) -> list:
+        predictions = self._forecaster.forecast(inputs, intervals=intervals)
+        for prediction in predictions:
+            if prediction.as_of is not None:
+                self.locations[(prediction.ticker, prediction.as_of)] = prediction.location
+        return predictions
+
+    def forecaster(self) -> Forecaster:
+        """This recorder, typed as what the pipeline takes."""
+        return cast(Forecaster, self)
 
 
 def run_local(
@@ -115,6 +145,8 @@ async def _collect(
     Done when `expected` distinct forecasts are in and then `settle_s` passes without a
     message: a batch's scores and alerts go out with its forecasts, so the last ones are
     already on their way when the last forecast arrives."""
+    from core import kafka as bus
+
     kinds = {settings.kafka.topics[kind]: kind for kind in OUTPUTS}
     consumer = bus.consumer(settings.kafka, *kinds, from_beginning=True)
     await consumer.start()
@@ -182,6 +214,9 @@ class StreamRun:
         self.started = time.perf_counter()
 
     def __enter__(self) -> StreamRun:
+        from core import kafka as bus
+        from streams.broker import EmbeddedBroker
+
         try:
             bootstrap = self.settings.kafka.bootstrap_servers
             if not bootstrap:
@@ -224,6 +259,8 @@ class StreamRun:
         timeout_s: float = 300.0,
     ) -> Replay:
         """Publish `ticks`, collect what the worker makes of them; `serve` must have run."""
+        from producers.publish import publish
+
         asyncio.run(publish(ticks, self.run.kafka))
         expected = expected_forecasts(ticks, forecaster.window)
         settle_s = self.settings.backtest.stream_settle_s

@@ -16,6 +16,7 @@ import pandas as pd
 
 from backtest.scoring import drift_mask
 from core.errors import InputError
+from model.baselines import GarchFits, prefit_garch
 from model.evaluation import history_until
 from model.intervals import LEVELS, level_key
 from model.metrics import diebold_mariano, mae
@@ -75,6 +76,19 @@ def as_scored(rows: pd.DataFrame) -> Scored:
     )
 
 
+def _trainings(frames: dict[str, pd.DataFrame], fit_until: dict[str, date]) -> list[np.ndarray]:
+    """Each ticker's GARCH training split, in percent returns, as `baselines_for` cuts it: a
+    split cut otherwise would only miss the kept fits, and be fitted there instead."""
+    trainings = []
+    for ticker, until in fit_until.items():
+        frame = frames[ticker]
+        dates = frame["date"].to_numpy().astype("datetime64[D]")
+        returns = np.diff(np.log(frame["close"].to_numpy(dtype=np.float64)))
+        fit_end = int(np.searchsorted(dates, np.datetime64(until, "D"), side="right")) - 1
+        trainings.append((100.0 * returns)[: max(fit_end, 0)])
+    return trainings
+
+
 def _extras(rows: pd.DataFrame, alerts: list[DriftAlert]) -> dict:
     """The backtest's own figures: Diebold-Mariano against naive, and drift periods."""
     last, actual, forecast = (rows[c].to_numpy(dtype=float) for c in ("last", "actual", "forecast"))
@@ -98,16 +112,22 @@ def build_report(
     meta: dict,
     frames: dict[str, pd.DataFrame],
     shrink: float | None,
+    fits: GarchFits | None = None,
+    fit_processes: int = 1,
 ) -> dict:
     """The figures of train and evaluate (model, naive, baselines on the same days), plus DM
-    and drift periods; per ticker and overall."""
+    and drift periods; per ticker and overall. `fits`: where GARCH fits are kept; those
+    missing are fitted first across `fit_processes` processes when there are many."""
     if rows.empty:
         raise InputError(
             "no forecast falls in the backtest range: widen --start/--end, or check the data"
         )
     rows = rows.sort_values(["ticker", "date"]).reset_index(drop=True)
     scored = as_scored(rows)
-    baselines = baselines_for(scored, frames, history_until(scored))
+    fit_until = history_until(scored)
+    if fits is not None and fit_processes > 1:
+        prefit_garch(_trainings(frames, fit_until), fits, fit_processes)
+    baselines = baselines_for(scored, frames, fit_until, fits)
     metrics = report_metrics(scored, baselines, shrink)
     groups = scored.groups()  # positions in `rows` too: `scored` reads it row for row
     alerts_of: dict[str, list[DriftAlert]] = {}

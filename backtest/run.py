@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
+import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,11 +15,12 @@ from typing import Literal
 
 import pandas as pd
 
-from backtest.engines import Progress, Replay, StreamRun, run_local
+from backtest.engines import LocationRecorder, Progress, Replay, StreamRun, run_local
 from backtest.report import OVERALL, build_report, scored_frame, write_outputs
 from core.config import Settings
 from core.errors import InputError
 from model import registry
+from model.baselines import GarchFits
 from model.bundle import ModelBundle
 from model.evaluation import history_start, window_start, windows_in_range
 from model.predictor import Predictor
@@ -27,7 +30,9 @@ from producers.sources import PriceData, load_prices
 from streams.pipeline import TickerState
 
 Say = Callable[[str], None]
+logger = logging.getLogger(__name__)
 EXPERIMENT_SUFFIX = "-backtests"
+GARCH_FITS = "garch-fits"  # in the data dir's cache: fits of the GARCH baseline, by input
 
 
 @dataclass(frozen=True)
@@ -122,9 +127,57 @@ def run_backtest(
         if tracking is None:
             ref = model_ref(settings, request.source, request.model, request.retrain_every)
             tracking = stack.enter_context(Tracking(settings, ref))
-        report, rows, alerts = _replay_and_score(settings, request, say, progress, tracking)
-        _log(settings, request, report, rows, alerts, tracking)
+        staging = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        report, files = _confirmed_replay(settings, request, say, progress, tracking, staging)
+        _log(settings, request, report, files, tracking)
     return report
+
+
+Scored = tuple[dict, pd.DataFrame, list]
+Written = tuple[dict, list[Path]]  # the report, and its files (report.json, .md, PNGs)
+
+
+def _written(
+    settings: Settings,
+    request: BacktestRequest,
+    say: Say,
+    progress: Progress | None,
+    tracking: Tracking,
+    staging: Path,
+    folder: Path | None = None,
+) -> Written:
+    """The report, its files written in a folder of their own under `staging`."""
+    report, rows, alerts = _replay_and_score(settings, request, say, progress, tracking, folder)
+    attempt = Path(tempfile.mkdtemp(dir=staging))
+    return report, write_outputs(report, rows, alerts, attempt, report["plots"])
+
+
+def _confirmed_replay(
+    settings: Settings,
+    request: BacktestRequest,
+    say: Say,
+    progress: Progress | None,
+    tracking: Tracking,
+    staging: Path,
+) -> Written:
+    """The report of the version the registry names, the local engine starting on the one it
+    named last time (`Tracking.guess`): the MLflow child takes longer to import MLflow and
+    read the registry than a ticker's whole backtest. Its answer is checked before the
+    figures are used, and the files (PNGs included) are drawn in `staging` while it comes;
+    a version that moved in between is replayed again."""
+    guess = tracking.guess() if request.engine == "local" else None
+    if guess is not None:
+        folder, run_id = guess
+        try:
+            written = _written(settings, request, say, progress, tracking, staging, folder)
+        except Exception:
+            if tracking.confirms(folder, run_id):
+                raise  # the registry's own version fails the same way
+        else:
+            if tracking.confirms(folder, run_id):
+                return written
+        logger.info("%r names another version now: replaying again on it", tracking.ref)
+    return _written(settings, request, say, progress, tracking, staging)
 
 
 def _replay_and_score(
@@ -133,8 +186,11 @@ def _replay_and_score(
     say: Say,
     progress: Progress | None,
     tracking: Tracking,
-) -> tuple[dict, pd.DataFrame, list]:
+    folder: Path | None = None,
+) -> Scored:
+    """`folder`: the cached version to serve; None: the one the registry names now."""
     ref = tracking.ref  # the model it fetches; None: walk-forward trains its own
+    recorder: LocationRecorder | None = None
     with contextlib.ExitStack() as stack:
         # The stream engine's broker and worker start first: their start-up overlaps the
         # model's load and the data's, and the worker then waits for the version loaded here.
@@ -143,7 +199,11 @@ def _replay_and_score(
             if request.engine == "stream" and ref is not None
             else None
         )
-        predictor = None if ref is None else Predictor.from_cache(settings, tracking.model_folder())
+        predictor = (
+            None
+            if ref is None
+            else Predictor.from_cache(settings, folder or tracking.model_folder())
+        )
         # The served model's window decides how much history fills the first windows; the
         # interval baselines fit on a longer history before the start.
         window = predictor.window if predictor else settings.model.window
@@ -156,15 +216,21 @@ def _replay_and_score(
             stream.serve(predictor.version)
             replay = stream.replay(ticks, predictor.forecaster, progress)
         elif predictor is not None:
-            replay = run_local(ticks, predictor.forecaster, settings, progress=progress)
+            recorder = LocationRecorder(predictor.forecaster)
+            replay = run_local(ticks, recorder.forecaster(), settings, progress=progress)
     versions: list[str] = []
-    locations, shrink = {}, None
+    locations: dict[tuple[str, date], float] = {}
+    shrink = None
     if predictor is None:
         replay, versions = walk_forward(data, ticks, request, settings, say, progress)
         model = f"walk-forward every {request.retrain_every} days: v{', v'.join(versions)}"
     else:
         model = f"{predictor.name} v{predictor.version}"
-        locations = _locations(predictor.bundle, data, request)
+        # The local replay kept each forecast's location; the stream's messages do not carry it.
+        if recorder is not None:
+            locations = recorder.locations
+        else:
+            locations = _locations(predictor.bundle, data, request)
         shrink = predictor.bundle.calibration.shrink if predictor.bundle.calibration else None
     rows = scored_frame(replay.forecasts, data.frames, request.start, request.end, locations)
     alerts = sorted(replay.alerts, key=lambda a: (a.as_of, a.ticker))
@@ -188,7 +254,9 @@ def _replay_and_score(
         "scores": len(replay.scores),
         "repeats_dropped": replay.repeats,
     }
-    report = build_report(rows, alerts, meta, data.frames, shrink)
+    fits = GarchFits(settings.data.cache_dir / GARCH_FITS)
+    processes = settings.backtest.fit_processes
+    report = build_report(rows, alerts, meta, data.frames, shrink, fits, processes)
     report["plots"] = _plots(settings, request, len(data.frames), say)
     return report, rows, alerts
 
@@ -211,28 +279,28 @@ def _log(
     settings: Settings,
     request: BacktestRequest,
     report: dict,
-    rows: pd.DataFrame,
-    alerts: list,
+    files: list[Path],
     tracking: Tracking,
 ) -> None:
-    """Write the files (into --out, or a temporary folder) and log them as an MLflow run."""
+    """Copy the files into --out, if asked, and log them as an MLflow run."""
     overall = report["metrics"][OVERALL]
     figures = {k: v for k, v in overall.items() if isinstance(v, (int, float))}
     for name, baseline in overall["baselines"].items():
         figures.update({f"{k}_{name}": v for k, v in baseline.items()})
-    with tempfile.TemporaryDirectory() as tmp:
-        out = request.out or Path(tmp)
-        paths = write_outputs(report, rows, alerts, out, report["plots"])
-        record = RunRecord(
-            experiment=settings.mlflow.experiment + EXPERIMENT_SUFFIX,
-            run_name=f"backtest {report['start']}..{report['end']}",
-            tags={"synthetic": registry.flag(report["synthetic"])},
-            params={
-                k: str(report[k]) for k in ("engine", "source", "start", "end", "model", "retrains")
-            }
-            | {"tickers": ",".join(report["tickers"])},
-            metrics={k: float(v) for k, v in figures.items() if math.isfinite(v)},
-            files=paths,
-        )
-        report["mlflow_run_id"] = tracking.log(record)
-        report["out"] = str(request.out) if request.out else None
+    if request.out:
+        request.out.mkdir(parents=True, exist_ok=True)
+        for path in files:
+            shutil.copyfile(path, request.out / path.name)
+    record = RunRecord(
+        experiment=settings.mlflow.experiment + EXPERIMENT_SUFFIX,
+        run_name=f"backtest {report['start']}..{report['end']}",
+        tags={"synthetic": registry.flag(report["synthetic"])},
+        params={
+            k: str(report[k]) for k in ("engine", "source", "start", "end", "model", "retrains")
+        }
+        | {"tickers": ",".join(report["tickers"])},
+        metrics={k: float(v) for k, v in figures.items() if math.isfinite(v)},
+        files=files,
+    )
+    report["mlflow_run_id"] = tracking.log(record)
+    report["out"] = str(request.out) if request.out else None

@@ -9,7 +9,8 @@ temporary store; then:
 - issue 15: `tickcast backtest --engine local` over N synthetic tickers for one year (2024),
   timed as a whole process, for each N of `--tickers` (default 100,1000): the seconds, the
   cost per ticker (flat when the cost is linear in tickers), beside the issue's 245 s and the
-  60 s goal at 1,000. Plots are skipped above TICKCAST_BACKTEST__MAX_PLOTS (20) tickers.
+  60 s goal at 1,000. Plots are skipped above TICKCAST_BACKTEST__MAX_PLOTS (20) tickers. Each
+  is a first run on its prices: no GARCH fit kept on disk from an earlier one.
 
 Whole-command timings (`--help`, evaluate, both engines, beside commit d5c4046) are in
 benchmarks/commands.py.
@@ -17,6 +18,7 @@ benchmarks/commands.py.
 
 from __future__ import annotations
 
+import shutil
 import time
 from datetime import date
 
@@ -30,7 +32,7 @@ from common import (  # benchmarks/ is on sys.path when run as a script
     train_on,
 )
 
-from backtest.run import BacktestRequest, run_backtest
+from backtest.run import GARCH_FITS, BacktestRequest, run_backtest
 from core.config import Settings
 from model.training import train
 from producers.sources import load_prices
@@ -58,6 +60,8 @@ def many_tickers(settings: Settings, sizes: list[int], report: Report) -> None:
     train(prices, quick, progress=False)  # takes the synthetic alias: the first of the store
     per_ticker = {}
     for n in sizes:
+        # The first backtest of these prices: no GARCH fit kept from an earlier run.
+        shutil.rmtree(settings.data.cache_dir / GARCH_FITS, ignore_errors=True)
         seconds, done = local_backtest(settings, [f"S{i:04d}" for i in range(n)], *YEAR)
         if done.returncode != 0:
             report.add(

@@ -8,6 +8,12 @@ For each N, twice (the worker's table on disk, then in memory, each on a broker 
 - restart to first new forecast: the worker is killed (SIGKILL) after the replay, a new one
   starts, one more close is sent for one ticker at once; the time until its forecast is on
   `forecasts`. The memory store's figure, in the same run, is the reference.
+- group joins: the replaying worker's beyond its first (a false eviction each: its session
+  ended while it worked) and the restarted worker's (2 = it joined, then joined again once the
+  killed worker's session ended). The workers take the embedded broker's short session
+  timeout (`TICKCAST_KAFKA__EMBEDDED_SESSION_TIMEOUT_S`); `--session-reference` runs the disk
+  store a second time with `TICKCAST_KAFKA__SESSION_TIMEOUT_S` at its default (10 s), the
+  session every worker had before, in the same run.
 Then, once per N: `tickcast backtest --engine local` over those tickers and sessions, timed as
 a whole process. Each figure beside the issue's and the goal.
 """
@@ -60,6 +66,7 @@ ACKED_S = 2.0  # the table's last changelog writes follow the outputs; their ack
 REPLAY_TIMEOUT_S = 1800.0
 RESTART_TIMEOUT_S = 300.0
 STORED = re.compile(r"table: (\d+) of the (\d+) offsets of its changelog partitions")
+JOINED = re.compile(r"Joined group '[^']*' \(generation")  # aiokafka, at INFO
 # The issue's table (one run on a 2-core machine, memory store): forecasts/s, worker RSS MB,
 # broker RSS MB, restart to first new forecast s; and the local backtest of 1,000 tickers.
 ISSUE = {10: (1476, 651, 26, 12.5), 100: (1414, 686, 150, 18.3), 1000: (1045, 786, 1608, 102.7)}
@@ -78,13 +85,18 @@ class Run:
     broker_idle_mb: float
     restart_s: float
     stored: tuple[int, int] | None  # changelog offsets on disk at restart, of all
+    joins: tuple[int, int] = (0, 0)  # group joins: replaying worker, restarted worker
 
 
 def names(count: int) -> list[str]:
     return [f"S{i:04d}" for i in range(count)]
 
 
-def worker_env(settings: Settings, broker: EmbeddedBroker, store: str) -> dict[str, str]:
+def worker_env(
+    settings: Settings, broker: EmbeddedBroker, store: str, session_s: float | None = None
+) -> dict[str, str]:
+    """A worker's environment; `session_s` sets its session timeout (else the embedded one)."""
+    session = {"TICKCAST_KAFKA__SESSION_TIMEOUT_S": str(session_s)} if session_s else {}
     return command_env(
         settings,
         KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap,
@@ -92,6 +104,7 @@ def worker_env(settings: Settings, broker: EmbeddedBroker, store: str) -> dict[s
         TICKCAST_KAFKA__METRICS_PORT="0",
         TICKCAST_KAFKA__APP_ID=settings.kafka.app_id,
         TICKCAST_KAFKA__TABLE_STORE=store,
+        **session,
     )
 
 
@@ -158,13 +171,20 @@ async def restart(
         return arrived - started, process
 
 
+def joins(log: Path) -> int:
+    return len(JOINED.findall(log.read_text(errors="replace")))
+
+
 def stored_offsets(log: Path) -> tuple[int, int] | None:
     found = STORED.findall(log.read_text(errors="replace"))
     return (int(found[-1][0]), int(found[-1][1])) if found else None
 
 
-def run_store(settings: Settings, store: str, count: int, logs: Path) -> Run:
+def run_store(
+    settings: Settings, store: str, count: int, logs: Path, session_s: float | None = None
+) -> Run:
     """Replay, measure, kill, restart: one table store, on a broker of its own."""
+    name = f"{count}-{store}" + (f"-session{session_s:g}" if session_s else "")
     tickers = names(count)
     data = load_prices("synthetic", tickers, settings.data, FIRST, ENOUGH)
     frames = {t: f.iloc[:SESSIONS].reset_index(drop=True) for t, f in data.frames.items()}
@@ -177,12 +197,13 @@ def run_store(settings: Settings, store: str, count: int, logs: Path) -> Run:
     with EmbeddedBroker() as broker:
         idle = rss_mb(broker.process.pid)
         run_settings = settings.with_kafka(
-            bootstrap_servers=broker.bootstrap, app_id=f"scaling{count}-{store}"
+            bootstrap_servers=broker.bootstrap, app_id=f"scaling{name}"
         )
         kafka = run_settings.kafka
         asyncio.run(bus.ensure_topics(kafka))
-        env = worker_env(run_settings, broker, store)
-        with worker(env, logs / f"{count}-{store}-first.log") as first:
+        env = worker_env(run_settings, broker, store, session_s)
+        first_log = logs / f"{name}-first.log"
+        with worker(env, first_log) as first:
             asyncio.run(publish(warm_ticks, kafka))
             asyncio.run(wait_for_forecasts(kafka, warmed, RESTART_TIMEOUT_S))
             started = time.perf_counter()
@@ -192,7 +213,7 @@ def run_store(settings: Settings, store: str, count: int, logs: Path) -> Run:
             time.sleep(ACKED_S)
             first.send_signal(signal.SIGKILL)
             first.wait()
-        log = logs / f"{count}-{store}-restarted.log"
+        log = logs / f"{name}-restarted.log"
         restart_s, _ = asyncio.run(restart(kafka, env, log, extra[-1]))
         return Run(
             rate=(seen - warmed) / (last - started),
@@ -202,6 +223,7 @@ def run_store(settings: Settings, store: str, count: int, logs: Path) -> Run:
             broker_idle_mb=idle,
             restart_s=restart_s,
             stored=stored_offsets(log),
+            joins=(joins(first_log), joins(log)),
         )
 
 
@@ -224,7 +246,12 @@ def backtest_seconds(settings: Settings, count: int, out: Path) -> float:
 
 
 def report_count(
-    report: Report, count: int, disk: Run, memory: Run | None, backtest_s: float
+    report: Report,
+    count: int,
+    disk: Run,
+    memory: Run | None,
+    backtest_s: float,
+    reference: Run | None = None,
 ) -> None:
     rate, worker_mb, broker_mb, restart_s = ISSUE.get(count, (None,) * 4)
     skipped = Run(*(float("nan"),) * 6, stored=None)
@@ -259,6 +286,20 @@ def report_count(
         f"{RESTART_GOAL_S:g} s at 1,000",
         disk.restart_s <= RESTART_GOAL_S,
     )
+    replay_joins, restart_joins = disk.joins
+    report.add(
+        f"{count} tickers: group joins (table on disk, embedded session timeout)",
+        f"replay {replay_joins}, restarted worker {restart_joins}",
+        "1 and 1: no false eviction while replaying, no second join after the restart",
+        replay_joins == 1 and restart_joins == 1,
+    )
+    if reference:
+        report.add(
+            f"{count} tickers: restart to first new forecast, 10 s session (before)",
+            f"{reference.restart_s:.1f} s (joins: replay {reference.joins[0]}, "
+            f"restarted worker {reference.joins[1]})",
+            f"embedded session timeout, same run: {disk.restart_s:.1f} s",
+        )
     goal = BACKTEST_GOAL_S * count / 1000
     report.add(
         f"{count} tickers: tickcast backtest --engine local, {SESSIONS - WINDOW} sessions",
@@ -281,6 +322,12 @@ def main() -> None:
         help="skip the memory store's run (its restart replays the whole changelog: minutes "
         "at 1,000 tickers) and the backtest",
     )
+    parser.add_argument(
+        "--session-reference",
+        action="store_true",
+        help="also run the disk store with the 10 s session timeout every worker had before "
+        "(one more replay per N)",
+    )
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     logging.disable(logging.WARNING)
@@ -294,12 +341,16 @@ def main() -> None:
         logs.mkdir(parents=True, exist_ok=True)
         for count in args.tickers:
             disk = run_store(settings, "rocksdb", count, logs)
+            reference = None
+            if args.session_reference:
+                before = KafkaSettings().session_timeout_s
+                reference = run_store(settings, "rocksdb", count, logs, session_s=before)
             if args.disk_only:
                 memory, backtest_s = None, float("nan")
             else:
                 memory = run_store(settings, "memory", count, logs)
                 backtest_s = backtest_seconds(settings, count, logs / f"backtest-{count}")
-            report_count(report, count, disk, memory, backtest_s)
+            report_count(report, count, disk, memory, backtest_s, reference)
             print(f"{count} tickers done", flush=True)
     report.print()
 

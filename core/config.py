@@ -181,6 +181,13 @@ class KafkaSettings(BaseModel, frozen=True):
     model_events_topic: str = "model-events"
     batch_size: int = Field(500, ge=1, le=10_000, description="Most closes per inference batch.")
     batch_window_ms: int = Field(20, ge=0, le=5_000, description="Longest wait to fill a batch.")
+    send_every: int = Field(
+        100,
+        ge=1,
+        le=10_000,
+        description="Closes of a batch computed before their outputs go out: the broker "
+        "stores them while the worker computes the rest of the batch.",
+    )
     metrics_port: int | Literal["auto"] = Field(
         9108, description="Prometheus port; auto: a free one, logged; 0 disables."
     )
@@ -202,15 +209,19 @@ class KafkaSettings(BaseModel, frozen=True):
         "many seconds, instead of the Kafka client's line every few milliseconds.",
     )
     session_timeout_s: float = Field(
-        10.0, gt=0, description="A dead worker's partitions move after this."
+        10.0,
+        gt=0,
+        description="A dead worker's partitions move after this. Unset, a worker on the "
+        "embedded broker takes embedded_session_timeout_s instead.",
     )
     embedded_session_timeout_s: float = Field(
         2.0,
         gt=0,
-        description="session_timeout_s of the workers that `up` and `backtest --engine "
-        "stream` start on their embedded broker: "
-        "Tansu holds a group join for half the session timeout, which every worker start "
-        "waits (Apache Kafka refuses timeouts under 6 s by default, hence two settings).",
+        description="session_timeout_s of every worker on the embedded broker (known by the "
+        "cluster id it reports) unless session_timeout_s is set: Tansu holds a group join "
+        "for half the session timeout, which every worker start waits, and a SIGKILLed "
+        "worker's replacement joins again once the old session ends (Apache Kafka refuses "
+        "timeouts under 6 s by default, hence two settings).",
     )
     rebalance_timeout_s: float = Field(
         10.0, gt=0, description="Longest wait for a group to (re)form."
@@ -364,6 +375,13 @@ class BacktestSettings(BaseModel, frozen=True):
         le=30,
         description="--engine stream: once every forecast is back, the silence that ends "
         "the wait for the last scores and alerts, which the worker sends with them.",
+    )
+    fit_processes: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description="Processes that fit the GARCH baselines not yet on disk when there are "
+        "many (tens of ms each); 1 fits them in the backtest's own process.",
     )
 
 

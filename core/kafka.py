@@ -8,7 +8,8 @@ Workarounds, all here:
 
 Commands check at start-up that a broker answers (`check_reachable`), within
 `connect_timeout_s`: aiokafka's clients would raise a long traceback, and Faust's would
-retry for ever.
+retry for ever. Its answer names the cluster, which tells the worker whether the broker is
+the embedded one (`session_timeout_s`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from core.errors import KafkaUnreachableError, UnavailableError
 logger = logging.getLogger(__name__)
 
 PROBE_TIMEOUT_S = 0.5  # a local or LAN broker accepts within milliseconds; health checks wait
+# The cluster id Tansu reports unless started with another; `streams.broker` never sets one.
+EMBEDDED_CLUSTER_ID = "tansu_cluster"
 NO_KAFKA = (
     "no Kafka: set KAFKA_BOOTSTRAP_SERVERS=host:port, or start one with `tickcast broker` "
     "(or run everything with `make up`)"
@@ -97,8 +100,9 @@ def connection_errors(kafka: KafkaSettings) -> Iterator[None]:
         raise unreachable(kafka, "the connection failed") from exc
 
 
-async def check_reachable(kafka: KafkaSettings) -> None:
-    """Raise `unreachable` within `connect_timeout_s` unless a broker answers for metadata.
+async def check_reachable(kafka: KafkaSettings) -> str:
+    """Raise `unreachable` within `connect_timeout_s` unless a broker answers for metadata;
+    return the cluster id it reports ("" when it reports none).
 
     A plain TCP connect comes first, so a closed port or an unknown host is named with its
     cause and without aiokafka's own error lines.
@@ -111,12 +115,30 @@ async def check_reachable(kafka: KafkaSettings) -> None:
             client = admin(kafka, request_timeout_ms=int(limit * 1000))
             try:
                 await client.start()
+                cluster = await client.describe_cluster()
             finally:
                 await client.close()
     except TimeoutError as exc:
         raise unreachable(kafka, f"no answer within {limit:g} s") from exc
     except KafkaError as exc:
         raise unreachable(kafka, "it took the connection but gave no Kafka metadata") from exc
+    return cluster.get("cluster_id") or ""
+
+
+def session_timeout_s(kafka: KafkaSettings, cluster_id: str) -> float:
+    """The worker's session timeout on the cluster `cluster_id`: `session_timeout_s` when set
+    or on Apache Kafka, else `embedded_session_timeout_s` on the embedded broker.
+
+    Tansu holds every group join for half the session timeout, and a dead member's session
+    must end before its partitions move: at 10 s a SIGKILLed worker's replacement joined, then
+    joined again once the old session ended (13 s later). Apache Kafka refuses a session
+    under 6 s by default, and hands a restarted worker its partitions without that wait only
+    with static membership, which tickcast does not use (on Tansu it holds a join and a sync
+    for 3 s each).
+    """
+    if "session_timeout_s" in kafka.model_fields_set or cluster_id != EMBEDDED_CLUSTER_ID:
+        return kafka.session_timeout_s
+    return kafka.embedded_session_timeout_s
 
 
 async def answers(kafka: KafkaSettings, timeout_s: float = PROBE_TIMEOUT_S) -> bool:

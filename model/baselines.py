@@ -8,14 +8,21 @@ only, so they are honest one-step-ahead references, never refitted on evaluation
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
+import os
 import sys
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import signal, stats
+from scipy import special
 
 from core.errors import InputError
 from model.intervals import LEVELS
@@ -34,6 +41,129 @@ class BaselineForecast:
 
     quantiles: np.ndarray  # (m, L) log-return quantiles
     point: np.ndarray  # (m,) point log return
+
+
+@dataclass(frozen=True)
+class GarchFit:
+    """What the GARCH baseline keeps of a fit: its parameters (percent returns) and the
+    variance backcast of the training split."""
+
+    mu: float
+    omega: float
+    alpha: float
+    beta: float
+    nu: float
+    backcast: float
+
+
+@lru_cache(maxsize=1)
+def _fit_versions() -> str:
+    """What else decides a fit: arch's and SciPy's versions, and what a file holds."""
+    packages = "".join(f"|{name}={metadata.version(name)}" for name in ("arch", "scipy"))
+    return f"{packages}|format={GarchFits.FORMAT}"
+
+
+class GarchFits:
+    """GARCH fits on disk, one small JSON file per training split: a backtest or evaluation
+    run again on the same prices skips arch (its import and SciPy's take about a second)
+    and the fit (tens of ms per ticker).
+
+    A fit is found by the SHA-256 of the training returns' bytes and of arch's and SciPy's
+    versions (`key`): other prices, another split or another arch or SciPy fit anew. Floats are
+    written as JSON, which reads them back to the bit, so a report is the same either way.
+    An unreadable file is fitted anew and rewritten; a folder that cannot be written only
+    loses the cache.
+    """
+
+    FORMAT = 1  # bump when what is stored, or how it is fitted, changes
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    @staticmethod
+    def key(scaled_training: np.ndarray) -> str:
+        digest = hashlib.sha256(np.ascontiguousarray(scaled_training, dtype="<f8").tobytes())
+        digest.update(_fit_versions().encode())
+        return digest.hexdigest()
+
+    def get(self, key: str) -> GarchFit | None:
+        try:
+            return GarchFit(**json.loads((self.folder / f"{key}.json").read_text()))
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def put(self, key: str, fit: GarchFit) -> None:
+        path = self.folder / f"{key}.json"
+        partial = path.with_name(f".{path.name}.{os.getpid()}")
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            partial.write_text(json.dumps(asdict(fit)))
+            os.replace(partial, path)  # a reader sees a whole file or none
+        except OSError:
+            with contextlib.suppress(OSError):
+                partial.unlink()
+
+
+#: Below this many fits per process, starting processes (each imports arch, about a second)
+#: costs more than it saves.
+MIN_FITS_PER_PROCESS = 16
+
+
+def _fit_or_none(training: np.ndarray) -> GarchFit | None:
+    """A process's fit; None when it fails (the report's own fit then says why)."""
+    try:
+        return _fit_garch(training)
+    except InputError:
+        return None
+
+
+def prefit_garch(trainings: Sequence[np.ndarray], fits: GarchFits, processes: int) -> int:
+    """Fit, across `processes` processes, the training splits (percent returns) whose fits
+    `fits` lacks, and keep them there: the report then reads every fit from disk. Fits are
+    deterministic, so they are the same bits as in the report's own process. Returns how
+    many were fitted; with too few to share out, none (the report fits them itself)."""
+    todo: dict[str, np.ndarray] = {}
+    for training in trainings:
+        if training.size >= GARCH_MIN_RETURNS:
+            key = GarchFits.key(training)
+            if key not in todo and fits.get(key) is None:
+                todo[key] = training
+    workers = min(processes, len(todo) // MIN_FITS_PER_PROCESS)
+    if workers < 2:
+        return 0
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # spawn: the backtest's threads (progress bar, ONNX Runtime) make fork unsafe.
+    context = multiprocessing.get_context("spawn")
+    chunk = max(1, len(todo) // (workers * 4))
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        done = pool.map(_fit_or_none, todo.values(), chunksize=chunk)
+        fitted = 0
+        for key, fit in zip(todo, done, strict=True):
+            if fit is not None:
+                fits.put(key, fit)
+                fitted += 1
+    return fitted
+
+
+def _recursion(inputs: np.ndarray, weight: float, decay: float, start: float) -> np.ndarray:
+    """out[0] = start, out[t + 1] = weight * inputs[t] + decay * out[t]: the first-order
+    filter `scipy.signal.lfilter([weight], [1, -decay], inputs, zi=[decay * start])` computes,
+    with the same operations in the same order (the same bits), without importing
+    scipy.signal (half a second). A few hundred microseconds per ticker."""
+    out = [start]
+    previous = start
+    for value in inputs.tolist():
+        previous = decay * previous + weight * value
+        out.append(previous)
+    return np.asarray(out)
+
+
+def t_quantiles(taus: np.ndarray, nu: float) -> np.ndarray:
+    """`scipy.stats.t.ppf(taus, nu)`, which computes exactly this, without importing
+    scipy.stats."""
+    return special.stdtrit(nu, taus)
 
 
 def _check(returns: np.ndarray, fit_end: int, targets: np.ndarray) -> None:
@@ -60,11 +190,8 @@ def _ewma(
     sigma2[t] forecasts r_t and uses r_0..r_{t-1} only.
     """
     start = float(np.var(returns[:fit_end], ddof=1))
-    # lfilter: out[t] = 0.06 * r_t^2 + 0.94 * out[t-1], with out[-1] = start -> sigma2[t + 1].
-    after, _ = signal.lfilter(
-        [1.0 - EWMA_LAMBDA], [1.0, -EWMA_LAMBDA], returns[:-1] ** 2, zi=[EWMA_LAMBDA * start]
-    )
-    sigma = np.sqrt(np.concatenate(([start], after)))[targets]
+    sigma2 = _recursion(returns[:-1] ** 2, 1.0 - EWMA_LAMBDA, EWMA_LAMBDA, start)
+    sigma = np.sqrt(sigma2)[targets]
     return BaselineForecast(quantiles=sigma[:, None] * z[None, :], point=np.zeros(targets.size))
 
 
@@ -106,23 +233,9 @@ def _arch_model() -> Callable[..., Any]:
     return arch_model
 
 
-def _garch(
-    returns: np.ndarray, fit_end: int, targets: np.ndarray, taus: np.ndarray
-) -> BaselineForecast:
-    """GARCH(1,1)-t fitted once on the training split, then filtered with fixed parameters.
-
-    Works in percent returns (arch's preferred scale). The variance recursion is run here
-    rather than through arch on the full series, because arch derives its variance bounds
-    from the whole sample; this one is causal by construction and starts like arch does,
-    sigma2_0 = omega + (alpha + beta) * backcast, with the backcast from the training split.
-    """
-    if fit_end < GARCH_MIN_RETURNS:
-        raise InputError(
-            f"too little training data for GARCH: need at least {GARCH_MIN_RETURNS} returns, "
-            f"got {fit_end}"
-        )
-    scaled = 100.0 * returns
-    model = _arch_model()(scaled[:fit_end], mean="Constant", vol="GARCH", p=1, q=1, dist="t")
+def _fit_garch(training: np.ndarray) -> GarchFit:
+    """arch's GARCH(1,1)-t fit of the training split's percent returns, checked."""
+    model = _arch_model()(training, mean="Constant", vol="GARCH", p=1, q=1, dist="t")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -142,14 +255,43 @@ def _garch(
             f"the GARCH fit gave Student-t nu = {nu:.3f} <= 2 (infinite variance): too little "
             f"or too wild training data, need at least ~{GARCH_MIN_RETURNS} returns"
         )
+    backcast = float(model.volatility.backcast(training - mu))
+    return GarchFit(mu, omega, alpha, beta, nu, backcast)
+
+
+def _garch(
+    returns: np.ndarray,
+    fit_end: int,
+    targets: np.ndarray,
+    taus: np.ndarray,
+    fits: GarchFits | None = None,
+) -> BaselineForecast:
+    """GARCH(1,1)-t fitted once on the training split, then filtered with fixed parameters.
+
+    Works in percent returns (arch's preferred scale). The variance recursion is run here
+    rather than through arch on the full series, because arch derives its variance bounds
+    from the whole sample; this one is causal by construction and starts like arch does,
+    sigma2_0 = omega + (alpha + beta) * backcast, with the backcast from the training split.
+    `fits`: where fits of the same training split are kept (None: fit every time).
+    """
+    if fit_end < GARCH_MIN_RETURNS:
+        raise InputError(
+            f"too little training data for GARCH: need at least {GARCH_MIN_RETURNS} returns, "
+            f"got {fit_end}"
+        )
+    scaled = 100.0 * returns
+    key = GarchFits.key(scaled[:fit_end]) if fits is not None else ""
+    fit = fits.get(key) if fits is not None else None
+    if fit is None:
+        fit = _fit_garch(scaled[:fit_end])
+        if fits is not None:
+            fits.put(key, fit)
+    mu, omega, alpha, beta, nu = fit.mu, fit.omega, fit.alpha, fit.beta, fit.nu
     resid = scaled - mu
-    start = omega + (alpha + beta) * float(model.volatility.backcast(resid[:fit_end]))
-    # lfilter: out[t] = omega + alpha * e_t^2 + beta * out[t-1], out[-1] = start -> sigma2[t + 1].
-    after, _ = signal.lfilter(
-        [1.0], [1.0, -beta], omega + alpha * resid[:-1] ** 2, zi=[beta * start]
-    )
-    sigma = np.sqrt(np.concatenate(([start], after)))[targets]
-    z = stats.t.ppf(taus, nu) * np.sqrt((nu - 2.0) / nu)
+    start = omega + (alpha + beta) * fit.backcast
+    sigma2 = _recursion(omega + alpha * resid[:-1] ** 2, 1.0, beta, start)
+    sigma = np.sqrt(sigma2)[targets]
+    z = t_quantiles(taus, nu) * np.sqrt((nu - 2.0) / nu)
     quantiles = (mu + sigma[:, None] * z[None, :]) / 100.0
     return BaselineForecast(quantiles=quantiles, point=np.full(targets.size, mu / 100.0))
 
@@ -160,11 +302,12 @@ def baseline_forecasts(
     targets: np.ndarray,
     levels: Sequence[float] = LEVELS,
     names: Sequence[str] = BASELINES,
+    fits: GarchFits | None = None,
 ) -> dict[str, BaselineForecast]:
     """The baselines' forecasts of returns[j] for each target j, from returns[:j] only.
 
     returns[:fit_end] is the training split: the only data used to fit or initialise.
-    `names` picks which of the three to compute.
+    `names` picks which of the three to compute; `fits` keeps GARCH fits (`GarchFits`).
     """
     returns = np.asarray(returns, dtype=np.float64)
     targets = np.asarray(targets)
@@ -174,8 +317,8 @@ def baseline_forecasts(
     _check(returns, int(fit_end), targets)
     taus = np.asarray(levels, dtype=np.float64)
     build = {
-        "ewma": lambda: _ewma(returns, int(fit_end), targets, stats.norm.ppf(taus)),
+        "ewma": lambda: _ewma(returns, int(fit_end), targets, special.ndtri(taus)),
         "empirical": lambda: _empirical(returns, targets, taus),
-        "garch": lambda: _garch(returns, int(fit_end), targets, taus),
+        "garch": lambda: _garch(returns, int(fit_end), targets, taus, fits),
     }
     return {name: build[name]() for name in names}

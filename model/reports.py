@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from core.errors import InputError
-from model.baselines import BASELINES, baseline_forecasts
+from model.baselines import BASELINES, GarchFits, baseline_forecasts
 from model.features import returns_to_prices
 from model.intervals import LEVELS, interval_figures
 from model.metrics import score
@@ -60,12 +60,15 @@ class Scored:
 
 
 def baselines_for(
-    scored: Scored, frames: dict[str, pd.DataFrame], fit_until: dict[str, date]
+    scored: Scored,
+    frames: dict[str, pd.DataFrame],
+    fit_until: dict[str, date],
+    fits: GarchFits | None = None,
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """name -> (N x levels quantiles, N point returns) of each baseline, row for row.
 
     Each ticker's baselines are fitted on its returns up to `fit_until[ticker]` and forecast
-    every scored target from the returns before it.
+    every scored target from the returns before it; `fits` keeps the GARCH fits on disk.
     """
     out = {
         name: (np.full_like(scored.quantiles, np.nan), np.full(len(scored), np.nan))
@@ -86,7 +89,7 @@ def baselines_for(
         for name in BASELINES:
             try:
                 [forecast] = baseline_forecasts(
-                    returns, fit_end, targets[order], LEVELS, (name,)
+                    returns, fit_end, targets[order], LEVELS, (name,), fits
                 ).values()
             except InputError as exc:  # e.g. GARCH on a short history: left out, not fatal
                 logger.warning("%s: no %s baseline (%s)", ticker, name, exc)

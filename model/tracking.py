@@ -12,12 +12,14 @@ never imports MLflow.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
+import os
 import subprocess
 import sys
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from core.config import MlflowSettings, Settings
 from model.errors import ModelError, ModelNotFoundError
@@ -26,8 +28,10 @@ from model.fetch import (
     FetchRequest,
     answered,
     cache_root,
+    cached,
     child_env,
     fetch_in_process,
+    read_record,
 )
 
 logger = logging.getLogger(__name__)
@@ -60,6 +64,43 @@ class Reply(FetchReply):
     run_id: str = ""
 
 
+#: In each store's model cache: the version (and its run) each alias or version named when
+#: the registry last answered. Only a guess to start on, confirmed by the registry before the
+#: backtest's figures are used (`Tracking.confirms`).
+LAST_ANSWERS = "last-answers.json"
+
+
+class LastAnswer(BaseModel):
+    version: str
+    run_id: str | None = None
+
+
+class LastAnswers(BaseModel):
+    refs: dict[str, LastAnswer] = Field(default_factory=dict)
+
+
+def _last_answers(cache: Path) -> LastAnswers:
+    try:
+        return LastAnswers.model_validate_json((cache / LAST_ANSWERS).read_text())
+    except (OSError, ValidationError):  # none yet, or unreadable: no guess
+        return LastAnswers()
+
+
+def _remember(cache: Path, ref: str, folder: Path) -> None:
+    """Written beside, then renamed over; two writers at once lose one memo, never a file."""
+    answers = _last_answers(cache)
+    answer = LastAnswer(version=folder.name, run_id=read_record(folder).run_id)
+    if answers.refs.get(ref) == answer:
+        return
+    answers.refs[ref] = answer
+    partial = cache / f".{LAST_ANSWERS}.{os.getpid()}"
+    try:
+        partial.write_text(answers.model_dump_json(indent=2))
+        os.replace(partial, cache / LAST_ANSWERS)
+    except OSError as exc:  # a read-only cache still works, without guesses
+        logger.debug("could not remember %r: %s", ref, exc)
+
+
 def model_ref(
     settings: Settings, source: str, model: str | None, retrain_every: int | None
 ) -> str | None:
@@ -77,18 +118,37 @@ class Tracking:
     """The parent's end: start it first, then `model_folder()`, then `log()` once."""
 
     def __init__(self, settings: Settings, ref: str | None) -> None:
-        opening = Opening(
-            mlflow=settings.mlflow,
-            cache=cache_root(settings),
-            ref=ref,
-            verbose=logger.isEnabledFor(logging.INFO),
-        )
+        self._start(settings)
+        self.open(ref)
+
+    @classmethod
+    def starting(cls, settings: Settings) -> Tracking:
+        """The child, started before the caller knows the model (which takes pandas to
+        tell): it imports MLflow meanwhile. `open` must follow."""
+        tracking = cls.__new__(cls)
+        tracking._start(settings)
+        return tracking
+
+    def _start(self, settings: Settings) -> None:
+        self.settings = settings
+        self.cache = cache_root(settings)
+        self.ref: str | None = None
+        self._folder: Path | None = None
         self.child = subprocess.Popen(
             [sys.executable, "-m", "model.tracking"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
             env=child_env(),
+        )
+
+    def open(self, ref: str | None) -> None:
+        """Which model to fetch (None: none; walk-forward trains its own)."""
+        opening = Opening(
+            mlflow=self.settings.mlflow,
+            cache=self.cache,
+            ref=ref,
+            verbose=logger.isEnabledFor(logging.INFO),
         )
         self._send(opening)
         self.ref = ref
@@ -115,11 +175,40 @@ class Tracking:
         return reply
 
     def model_folder(self) -> Path:
-        """The cached folder of the version `ref` names in the registry now."""
-        folder = self._reply(f"fetching {self.ref!r}").folder
-        if folder is None:
-            raise TrackingError(f"fetching {self.ref!r} gave no folder")
-        return folder
+        """The cached folder of the version `ref` names in the registry now (asked once)."""
+        if self._folder is None:
+            folder = self._reply(f"fetching {self.ref!r}").folder
+            if folder is None:
+                raise TrackingError(f"fetching {self.ref!r} gave no folder")
+            if self.ref is not None:
+                _remember(self.cache, self.ref, folder)
+            self._folder = folder
+        return self._folder
+
+    def guess(self) -> tuple[Path, str | None] | None:
+        """The cached folder (and its run) that `ref` named when the registry last answered,
+        to start on while the child imports MLflow and reads the registry; None when there
+        is none to start on. What is computed on it must wait for `confirms` to be used."""
+        if self.ref is None:
+            return None
+        answer = _last_answers(self.cache).refs.get(self.ref)
+        folder = None if answer is None else cached(self.cache, answer.version)
+        if answer is None or folder is None:
+            return None
+        try:
+            run_id = read_record(folder).run_id
+        except (OSError, ValidationError):
+            return None
+        return (folder, run_id) if run_id == answer.run_id else None
+
+    def confirms(self, folder: Path, run_id: str | None) -> bool:
+        """Whether the registry names this folder's version, from that run, now."""
+        if self.model_folder() != folder:
+            return False
+        try:
+            return read_record(folder).run_id == run_id
+        except (OSError, ValidationError):
+            return False
 
     def log(self, record: RunRecord) -> str:
         """Log the run (its files must exist until this returns); its run id."""
@@ -167,8 +256,12 @@ def main() -> int:
     def say(reply: FetchReply) -> None:
         print(reply.model_dump_json(), file=out, flush=True)
 
-    opening = Opening.model_validate_json(sys.stdin.readline())
-    setup_logging(opening.verbose, registry=True)  # imports MLflow: what overlaps the parent
+    importlib.import_module("mlflow")  # what overlaps the parent, before it says what to do
+    line = sys.stdin.readline()
+    if not line:  # the parent ended before it opened (an error, or Ctrl-C)
+        return 0
+    opening = Opening.model_validate_json(line)
+    setup_logging(opening.verbose, registry=True)
     # Opening the store waits for the fetch or the log: a walk-forward backtest trains in the
     # parent, and two processes must not create a new store's tables at once.
     if opening.ref is not None:

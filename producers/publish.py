@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from core import kafka as bus
 from core.config import KafkaSettings
 from schemas.messages import PriceTick
 
@@ -75,6 +74,8 @@ async def publish(
     on_progress: Progress | None = None,
 ) -> PublishReport:
     """Send `ticks` to the prices topic in order, at most `rate` per second (None: flat out)."""
+    from core import kafka as bus  # aiokafka: not for the callers that only order ticks
+
     topic = kafka.topics["prices"]
     producer = bus.producer(kafka, linger_ms=5)
     report = PublishReport()

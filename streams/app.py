@@ -6,7 +6,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import MutableMapping
+from collections.abc import Awaitable, Iterable, Iterator, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -27,6 +27,7 @@ from core.errors import KafkaUnreachableError, TickcastError
 from core.logs import OutageFilter
 from model.forecaster import Forecaster
 from model.predictor import Predictor
+from producers.calendar import b3_today, next_trading_day, use_cache
 from producers.publish import timestamp_ms
 from schemas.messages import Message, ModelEvent
 from streams import events, metrics, table_store
@@ -126,7 +127,6 @@ class App(faust.App):
         return transport
 
 
-Output = tuple[str, Message, float]  # key, message, record timestamp
 EXIT_RESTART = 70  # EX_SOFTWARE: a supervisor (Docker, systemd) should start the worker again
 
 
@@ -153,23 +153,6 @@ def exit_for_restart(what: str, exc: BaseException | None = None) -> NoReturn:
 def day(when: date) -> float:
     """The producers' record timestamp (the trading date, midnight UTC), in Faust's seconds."""
     return timestamp_ms(when) / 1000
-
-
-async def send_all(app: faust.App, outputs: list[tuple[str, list[Output]]]) -> None:
-    """Send every topic's messages, then wait for all deliveries at once, so state is written
-    only after its outputs are on the bus, with one wait per batch rather than one per topic.
-
-    Straight through the app's producer (with exactly-once, Faust's transaction manager, which
-    picks the transaction itself): Faust's per-message channel layer cost a quarter of a
-    replay's time, for sensors and callbacks these raw messages do not need.
-    """
-    producer = await app.maybe_start_producer()
-    futures = [
-        await producer.send(topic, key.encode(), msg.model_dump_json().encode(), None, ts, None)
-        for topic, messages in outputs
-        for key, msg, ts in messages
-    ]
-    await asyncio.gather(*futures)
 
 
 def table_storage(settings: Settings) -> dict[str, Any]:
@@ -215,23 +198,50 @@ STATE_CODEC = "tickcast-state"
 codecs.register(STATE_CODEC, StateCodec())
 
 
+def _outputs(names: dict[str, str], result: BatchResult) -> list[tuple[str, str, Message, float]]:
+    """(topic, key, message, record timestamp) of everything a result sends."""
+    return [
+        *((names["forecasts"], f.ticker, f, day(f.as_of)) for f in result.forecasts),
+        *((names["scores"], s.ticker, s, day(s.target_date)) for s in result.scores),
+        *((names["drift_alerts"], a.ticker, a, day(a.as_of)) for a in result.alerts),
+        *((names["dlq"], d.key or "", d, time.time()) for d in result.dead_letters),
+    ]
+
+
 async def deliver(
-    app: faust.App, table: MutableMapping[bytes, Any], names: dict[str, str], result: BatchResult
+    app: faust.App,
+    table: MutableMapping[bytes, Any],
+    names: dict[str, str],
+    results: Iterable[BatchResult],
 ) -> None:
     """A batch's outputs on the bus, confirmed by the broker, and only then the table state
     that depends on them: a crash in between sends them again (the same ids), never a state
-    whose outputs were lost."""
-    await send_all(
-        app,
-        [
-            (names["forecasts"], [(f.ticker, f, day(f.as_of)) for f in result.forecasts]),
-            (names["scores"], [(s.ticker, s, day(s.target_date)) for s in result.scores]),
-            (names["drift_alerts"], [(a.ticker, a, day(a.as_of)) for a in result.alerts]),
-            (names["dlq"], [(d.key or "", d, time.time()) for d in result.dead_letters]),
-        ],
-    )
-    for ticker, state in result.states.items():
+    whose outputs were lost.
+
+    `results` are the batch's parts, computed as they are read: each part's outputs go out
+    before the next is computed, so the broker stores them meanwhile, and one wait at the end
+    confirms them all. Straight through the app's producer (with exactly-once, Faust's
+    transaction manager, which picks the transaction itself): Faust's per-message channel
+    layer cost a quarter of a replay's time, for sensors and callbacks these raw messages do
+    not need.
+    """
+    producer = await app.maybe_start_producer()
+    sent: list[Awaitable[Any]] = []
+    states: dict[str, TickerState] = {}
+    for result in results:
+        for topic, key, msg, ts in _outputs(names, result):
+            value = msg.model_dump_json().encode()
+            sent.append(await producer.send(topic, key.encode(), value, None, ts, None))
+        states.update(result.states)
+        await asyncio.sleep(0)  # the producer's sender ships this part now
+    await asyncio.gather(*sent)
+    for ticker, state in states.items():
         table[ticker.encode()] = state.to_json()
+
+
+def parts(batch: Sequence[Incoming], size: int) -> Iterator[Sequence[Incoming]]:
+    """The batch in runs of `size` messages, in order."""
+    return (batch[first : first + size] for first in range(0, len(batch), size))
 
 
 def create_app(settings: Settings, forecaster: Forecaster) -> faust.App:
@@ -269,6 +279,10 @@ def create_app(settings: Settings, forecaster: Forecaster) -> faust.App:
     outage.attach()
     holder = ModelHolder.start(forecaster, kafka.closes_kept)
     metrics.model_version(forecaster)
+    # The B3 calendar is built here, once, rather than in the first batch: the first close
+    # would wait for it (0.3 to 0.5 s); read back from the cache if a process built it before.
+    use_cache(settings.data.cache_dir)
+    next_trading_day(b3_today())
 
     def lookup(ticker: str) -> TickerState:
         return TickerState.from_json(table.get(ticker.encode()))
@@ -282,14 +296,26 @@ def create_app(settings: Settings, forecaster: Forecaster) -> faust.App:
                 Incoming(e.key, e.value, e.message.topic, e.message.partition, e.message.offset)
                 for e in batch_events
             ]
-            started = time.perf_counter()
             try:
-                result = process_batch(
-                    batch, lookup, holder.current, holder.capacity, settings.performance
-                )
+                await deliver(app, table, names, computed(batch))
             except ModelCallFailed as exc:
                 exit_for_restart("the forecast agent", exc)
-            metrics.record_batch(result, len(batch), time.perf_counter() - started)
+
+    def computed(batch: list[Incoming]) -> Iterator[BatchResult]:
+        """The batch's results part by part, each part reading the states the earlier ones
+        left: the same outputs as the batch in one piece (process_batch's own guarantee)."""
+        states: dict[str, TickerState] = {}
+        forecaster = holder.current  # one model per batch, even if a swap lands meanwhile
+        for part in parts(batch, kafka.send_every):
+            started = time.perf_counter()
+            result = process_batch(
+                part,
+                lambda ticker: states.get(ticker) or lookup(ticker),
+                forecaster,
+                holder.capacity,
+                settings.performance,
+            )
+            metrics.record_batch(result, len(part), time.perf_counter() - started)
             for letter in result.dead_letters:
                 logger.warning(
                     "DLQ %s[%d]@%d: %s",
@@ -298,7 +324,8 @@ def create_app(settings: Settings, forecaster: Forecaster) -> faust.App:
                     letter.offset,
                     letter.error,
                 )
-            await deliver(app, table, names, result)
+            states.update(result.states)
+            yield result
 
     async def swap(event: ModelEvent) -> None:
         """Serve the announced version; one that cannot be loaded is logged and counted, and

@@ -33,14 +33,25 @@ def run_worker(settings: Settings, model: str | None = None, loglevel: str = "WA
     """Blocks until SIGINT/SIGTERM; Faust leaves the consumer group cleanly on the way out.
 
     A broker that does not answer is one error before the model loads: Faust would retry it
-    for ever.
+    for ever. On the embedded broker the session timeout is the embedded one unless set
+    (`bus.session_timeout_s`), so a restarted worker joins its group once.
     """
     bootstrap = bus.bootstrap(settings.kafka)
-    asyncio.run(bus.check_reachable(settings.kafka))
+    cluster_id = asyncio.run(bus.check_reachable(settings.kafka))
+    settings = settings.with_kafka(
+        session_timeout_s=bus.session_timeout_s(settings.kafka, cluster_id)
+    )
     predictor = Predictor.load(settings, model)
     asyncio.run(bus.ensure_topics(settings.kafka))
     app = create_app(settings, predictor.forecaster)
     metrics.serve(settings.kafka.metrics_port, settings.kafka.metrics_host)
-    logger.info("worker: %s v%s on %s", predictor.name, predictor.version, bootstrap)
+    logger.info(
+        "worker: %s v%s on %s (cluster %s), session timeout %g s",
+        predictor.name,
+        predictor.version,
+        bootstrap,
+        cluster_id or "unnamed",
+        settings.kafka.session_timeout_s,
+    )
     gc.freeze()  # start-up's objects (Faust, the model) are never scanned by the GC again
     QuietWorker(app, loglevel=loglevel, quiet=True).execute_from_commandline()

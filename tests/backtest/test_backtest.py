@@ -36,8 +36,10 @@ def store(tmp_path_factory: pytest.TempPathFactory):
     return settings
 
 
-def test_stream_and_local_engines_agree(store, broker) -> None:
+def test_stream_and_local_engines_agree(store, broker, monkeypatch) -> None:
     settings = store.with_kafka(bootstrap_servers=broker.bootstrap)
+    # The worker computes its batches in parts of 7 closes, the local engine in whole batches.
+    monkeypatch.setenv("TICKCAST_KAFKA__SEND_EVERY", "7")
     data = load_prices("synthetic", TICKERS, settings.data, date(2020, 1, 2), date(2020, 12, 30))
     ticks = ticks_in_order(data.frames, data.source)
     predictor = Predictor.load(settings, synthetic=True)
@@ -219,3 +221,86 @@ def test_backtest_and_evaluate_load_no_training_or_plotting_library_they_do_not_
     # The probe sees matplotlib when plots are drawn (one ticker: drawn by default).
     assert loaded_by_command(store, *local, "--out", str(tmp_path)) == ["matplotlib"]
     assert (tmp_path / "AAA.png").is_file()
+
+
+def test_the_local_replay_keeps_the_locations_a_second_pass_gives(store) -> None:
+    """The report's unshrunk figures read each forecast's location from the replay: the
+    same bits as the network run once more over every window of the range."""
+    from backtest.engines import LocationRecorder
+    from backtest.run import _locations
+
+    start, end = date(2020, 3, 2), date(2020, 6, 30)
+    data = load_prices("synthetic", TICKERS, store.data, date(2019, 10, 1), end)
+    predictor = Predictor.load(store, synthetic=True)
+    recorder = LocationRecorder(predictor.forecaster)
+    replay = run_local(ticks_in_order(data.frames, data.source), recorder.forecaster(), store)
+    request = BacktestRequest("synthetic", TICKERS, start, end, engine="local")
+    second = _locations(predictor.bundle, data, request)
+    kept = {(f.ticker, f.as_of) for f in replay.forecasts if (f.ticker, f.as_of) in second}
+    assert len(kept) > 100
+    assert {k: recorder.locations[k] for k in kept} == {k: second[k] for k in kept}
+    assert recorder.window == predictor.forecaster.window  # the rest is the Forecaster's
+
+
+def _spy_on_replays(monkeypatch: pytest.MonkeyPatch) -> list:
+    import backtest.run as run
+
+    folders: list = []
+    real = run._replay_and_score
+
+    def spy(*args, **kwargs):
+        folders.append(args[5] if len(args) > 5 else kwargs.get("folder"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(run, "_replay_and_score", spy)
+    return folders
+
+
+def test_a_local_backtest_starts_on_the_version_the_registry_named_last(
+    store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without waiting for the MLflow child; its answer confirms the guess, once replayed."""
+    from model.fetch import cache_root
+
+    request = BacktestRequest(
+        "synthetic", ["AAA"], date(2020, 3, 2), date(2020, 4, 30), engine="local"
+    )
+    first = run_backtest(store, request, lambda _: None)
+    folders = _spy_on_replays(monkeypatch)
+    second = run_backtest(store, request, lambda _: None)
+    [folder] = folders  # one replay, on the remembered folder
+    assert folder is not None and folder.parent == cache_root(store)
+    assert second["metrics"] == first["metrics"] and second["model"] == first["model"]
+
+
+def test_a_version_the_registry_no_longer_names_is_replayed_again_on_its_own(
+    store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The alias moved since the last answer: the figures are those of the version it names
+    now, never those of the remembered one."""
+    import shutil
+
+    from model.fetch import cache_root, read_record, write_record
+    from model.tracking import LAST_ANSWERS, LastAnswer, LastAnswers
+
+    request = BacktestRequest(
+        "synthetic", ["AAA"], date(2020, 3, 2), date(2020, 4, 30), engine="local"
+    )
+    named = run_backtest(store, request, lambda _: None)
+    cache = cache_root(store)
+    answers = LastAnswers.model_validate_json((cache / LAST_ANSWERS).read_text())
+    [(alias, answer)] = answers.refs.items()
+    # A version 99 in the cache, from another run, that the memo says the alias named.
+    other = cache / "99"
+    shutil.copytree(cache / answer.version, other)
+    write_record(other, read_record(other).model_copy(update={"version": "99", "run_id": "x"}))
+    answers.refs[alias] = LastAnswer(version="99", run_id="x")
+    (cache / LAST_ANSWERS).write_text(answers.model_dump_json())
+    folders = _spy_on_replays(monkeypatch)
+    report = run_backtest(store, request, lambda _: None)
+    assert folders == [other, None]  # guessed 99, then the registry's own
+    assert report["model"] == named["model"] and report["metrics"] == named["metrics"]
+    # The registry's answer is remembered again.
+    again = LastAnswers.model_validate_json((cache / LAST_ANSWERS).read_text())
+    assert again.refs[alias] == answer
+    shutil.rmtree(other)

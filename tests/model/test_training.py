@@ -13,6 +13,7 @@ from model.evaluation import evaluate
 from model.predictor import Predictor
 from model.training import train
 from producers.sources import load_prices
+from tests.conftest import Learned
 from tests.utils.factories import ar1_frame, price_data
 
 pytestmark = pytest.mark.slow
@@ -113,11 +114,9 @@ def test_mlflow_run_holds_params_metrics_plot_and_baseline(synthetic) -> None:
     assert baseline["AAA"]["n"] > 100 and baseline["overall"]["std"] > 0
 
 
-def test_training_learns_a_real_signal(settings_factory) -> None:
+def test_training_learns_a_real_signal(learned_ar1: Learned) -> None:
     """Returns with AR(1) structure are predictable: a working model must beat naive clearly."""
-    settings = settings_factory(max_epochs=15, patience=5, hidden_size=16)
-    data = price_data({"AR": ar1_frame(n=1200, phi=0.6, seed=1)})
-    result = train(data, settings, progress=False)
+    result = learned_ar1.result
     assert result.metrics["overall"].mase < 0.9
     assert result.metrics["overall"].direction_accuracy > 0.6
 
@@ -129,12 +128,13 @@ def test_same_seed_gives_same_metrics(synthetic) -> None:
     assert first.metrics == second.metrics and first.best_val_loss == second.best_val_loss
 
 
-def test_worse_model_does_not_take_the_alias(settings_factory) -> None:
-    good_settings = settings_factory(max_epochs=15, patience=5, hidden_size=16)
-    data = price_data({"AR": ar1_frame(n=1200, phi=0.6, seed=2)})
-    good = train(data, good_settings, progress=False)
+def test_worse_model_does_not_take_the_alias(learned_ar1: Learned) -> None:
+    """The shared AR(1) model is the good one: this test adds versions 2 and 3 to its store
+    (the fixture's other users hold what they read, loaded before)."""
+    good_settings, data, good = learned_ar1.settings, learned_ar1.data, learned_ar1.result
     # Barely trained: next to naive, so worse than a model that learned the AR(1) signal.
-    worse_settings = settings_factory(max_epochs=1, learning_rate=1e-6, hidden_size=16)
+    barely = good_settings.model.with_overrides({"max_epochs": 1, "learning_rate": 1e-6})
+    worse_settings = good_settings.model_copy(update={"model": barely})
     worse = train(data, worse_settings, progress=False)
 
     assert good.promoted and not worse.promoted

@@ -21,7 +21,7 @@ from core.processes import stop
 from model.training import train
 from streams.broker import EmbeddedBroker
 from streams.tail import TOPICS, consume
-from tests.utils.factories import ar1_frame, make_settings, price_data
+from tests.utils.factories import TINY_MODEL, ar1_frame, make_settings, price_data
 
 WORKER_START_TIMEOUT_S = 60.0
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,6 +99,7 @@ class Bus:
                 "partitions": 3,
                 "bootstrap_servers": self.broker.bootstrap,
             },
+            model=TINY_MODEL,  # what a test trains into this store: a model to serve, fast
         )
 
     def topic(self, name: str) -> str:

@@ -18,7 +18,13 @@ from tests.streams.test_worker import synthetic_ticks
 pytestmark = pytest.mark.broker
 
 WINDOW = 60
-OUTAGE_S = 35.0
+# The worker repeats its outage line once per `outage_log_every_s` (30 s by default, with a
+# 35 s outage here before): shortened, so an outage that outlasts it takes seconds, not a
+# minute. The gap between the two leaves the broker time to start again (and the worker to
+# see it) before one more line would be due. Both outages outlast the 2 s session timeout.
+LOG_EVERY_S = 8.0
+OUTAGE_S = 9.0
+QUIET = {"TICKCAST_KAFKA__OUTAGE_LOG_EVERY_S": str(LOG_EVERY_S)}
 
 
 def lines_about_the_broker(bus: Bus, log_name: str, after: int) -> list[str]:
@@ -28,7 +34,7 @@ def lines_about_the_broker(bus: Bus, log_name: str, after: int) -> list[str]:
 
 def forecasting(bus: Bus, messages: list) -> tuple[subprocess.Popen, int]:
     """A worker that has forecast `messages`, and how many lines its log held by then."""
-    worker = bus.start_worker()
+    worker = bus.start_worker(env=QUIET)
     bus.publish(messages)
     due = len(messages) - WINDOW + 1
     assert len(bus.collect("forecasts", due)) == due
@@ -49,7 +55,7 @@ def test_a_broker_that_stops_answering_is_survived_in_a_few_lines(own_broker) ->
     assert sorted({f["as_of"] for f in forecasts}) == days[WINDOW - 1 :]  # no close lost
     assert worker.poll() is None
     said = lines_about_the_broker(bus, "worker.log", before)
-    assert len(said) <= 2 + math.ceil(OUTAGE_S / 30), said
+    assert len(said) <= 2 + math.ceil(OUTAGE_S / LOG_EVERY_S), said
     assert not any("Traceback" in line for line in said)
 
 
@@ -67,7 +73,8 @@ def test_a_broker_back_without_its_topics_makes_the_worker_exit_in_one_line(own_
     assert worker.wait(timeout=60) == EXIT_RESTART
     assert time.monotonic() - back < 60
     said = lines_about_the_broker(bus, "worker.log", before)
-    assert len(said) <= 3 + math.ceil(OUTAGE_S / 30), said  # the outage, and why it exits
+    # the outage's lines, and why it exits
+    assert len(said) <= 3 + math.ceil(OUTAGE_S / LOG_EVERY_S), said
     assert "came back without" in said[-1] and not any("Traceback" in line for line in said)
     bus.publish(messages[70:])  # kept: the topics exist again
     bus.start_worker("second.log")

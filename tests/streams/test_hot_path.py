@@ -7,6 +7,7 @@ import asyncio
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -14,10 +15,11 @@ import numpy as np
 import pytest
 from faust.serializers import codecs
 
-from core.config import KafkaSettings
+from core.config import KafkaSettings, Settings
+from producers import calendar
 from schemas.drift import DriftReport
 from schemas.messages import Forecast
-from streams.app import STATE_CODEC, deliver
+from streams.app import STATE_CODEC, create_app, deliver
 from streams.broker import EmbeddedBroker
 from streams.pipeline import BatchResult
 from streams.state import TickerState
@@ -59,11 +61,12 @@ def forecast(ticker: str) -> Forecast:
     )
 
 
-def batch() -> BatchResult:
-    return BatchResult(
-        forecasts=[forecast("AAA"), forecast("BBB")],
-        states={"AAA": TickerState(position=(0, 1)), "BBB": TickerState(position=(0, 2))},
-    )
+def batch() -> list[BatchResult]:
+    """A batch computed in two parts, one ticker each."""
+    return [
+        BatchResult(forecasts=[forecast("AAA")], states={"AAA": TickerState(position=(0, 1))}),
+        BatchResult(forecasts=[forecast("BBB")], states={"BBB": TickerState(position=(0, 2))}),
+    ]
 
 
 async def settle() -> None:
@@ -83,7 +86,7 @@ async def delivering() -> tuple[PendingProducer, dict, asyncio.Task]:
 def test_the_table_is_written_only_after_the_broker_confirmed_every_output() -> None:
     async def run() -> None:
         producer, table, task = await delivering()
-        assert len(producer.deliveries) == 2  # both outputs handed over at once...
+        assert len(producer.deliveries) == 2  # both parts' outputs handed over...
         assert table == {}  # ...and no state written while they are unconfirmed
         producer.deliveries[0].set_result(None)
         await settle()
@@ -94,6 +97,29 @@ def test_the_table_is_written_only_after_the_broker_confirmed_every_output() -> 
         assert table[b"AAA"]["position"] == [0, 1]
 
     asyncio.run(run())
+
+
+def test_a_part_goes_out_before_the_next_part_is_computed() -> None:
+    """The broker stores one part's outputs while the worker computes the next."""
+    handed: list[int] = []
+
+    def computed(producer: PendingProducer) -> Iterator[BatchResult]:
+        for result in batch():
+            handed.append(len(producer.deliveries))  # sent so far, as this part is computed
+            yield result
+
+    async def run() -> None:
+        producer = PendingProducer()
+        task = asyncio.create_task(
+            deliver(AppWith(producer), {}, KafkaSettings().topics, computed(producer))
+        )
+        await settle()
+        for delivery in producer.deliveries:
+            delivery.set_result(None)
+        await task
+
+    asyncio.run(run())
+    assert handed == [0, 1]
 
 
 def test_a_delivery_the_broker_refuses_writes_no_state() -> None:
@@ -204,3 +230,16 @@ def test_no_library_builds_a_record_below_the_workers_level(
     # send built records in aiokafka and Faust, only to drop them.
     plain = probe("plain", broker, tmp_path)
     assert {"aiokafka.producer.producer", "faust.transport.producer"} <= set(plain["built"])
+
+
+def test_the_worker_has_the_b3_calendar_before_its_first_close(tmp_path: Path) -> None:
+    """Built (or read back from the data dir's cache) as the app is made, not by the first
+    batch, whose closes would wait for it."""
+    calendar._sessions.cache_clear()
+    calendar.next_trading_day.cache_clear()  # an earlier test may have asked about today
+    settings = Settings(
+        data={"dir": tmp_path}, kafka={"bootstrap_servers": "127.0.0.1:9", "table_store": "memory"}
+    )
+    create_app(settings, forecaster())
+    assert calendar._sessions.cache_info().currsize == 1
+    assert calendar.cache_file(settings.data.cache_dir).is_file()

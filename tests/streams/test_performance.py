@@ -12,20 +12,17 @@ import pytest
 from backtest.engines import run_local
 from core.config import PerformanceSettings, Settings
 from model.predictor import Predictor
-from model.training import train
 from producers.calendar import trading_days
 from producers.publish import ticks_in_order
-from tests.utils.factories import ar1_frame, make_settings, price_data
+from tests.conftest import Learned
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def momentum(tmp_path_factory: pytest.TempPathFactory) -> Predictor:
+def momentum(learned_ar1: Learned) -> Predictor:
     """A model that learnt AR(1) momentum (phi 0.6), so it beats naive on such returns."""
-    settings = make_settings(tmp_path_factory.mktemp("momentum"), max_epochs=15, hidden_size=16)
-    train(price_data({"AR": ar1_frame(n=1200, phi=0.6, seed=1)}), settings, progress=False)
-    predictor = Predictor.load(settings)
+    predictor = learned_ar1.predictor
     assert predictor.bundle.calibration.shrink > 0  # the network's location is trusted
     return predictor
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
+import functools
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +21,31 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 TINY_MODEL = {"hidden_size": 8, "num_layers": 1, "max_epochs": 2, "patience": 2, "batch_size": 64}
 
 
+@functools.cache
+def _empty_store() -> Path:
+    """An MLflow sqlite file with its tables made, once per test process: a new store runs
+    every one of MLflow's schema migrations, seconds of each test that makes one."""
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    folder = Path(tempfile.mkdtemp(prefix="tickcast-empty-store-"))
+    atexit.register(shutil.rmtree, folder, True)
+    store = SqlAlchemyStore(f"sqlite:///{folder / 'mlflow.db'}", (folder / "unused").as_uri())
+    store.engine.dispose()  # nothing left open while it is copied
+    return folder / "mlflow.db"
+
+
+def seed_store(root: Path) -> None:
+    """Unless `root` holds an MLflow store, start one there as a copy of an empty one: the
+    tables MLflow would make, without running its migrations again."""
+    database = root / "mlflow.db"
+    if not database.exists():
+        root.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(_empty_store(), database)
+
+
 def make_settings(root: Path, **model: object) -> Settings:
-    """Settings whose MLflow store and caches live under `root`."""
+    """Settings whose MLflow store (seeded, see `seed_store`) and caches live under `root`."""
+    seed_store(root)
     return Settings(
         data={"dir": root},
         mlflow={"tracking_uri": f"sqlite:///{root / 'mlflow.db'}"},

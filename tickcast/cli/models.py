@@ -155,6 +155,9 @@ def evaluate(
         # there overlaps this process's own imports below.
         registry = Tracking(cfg, model_ref(cfg, spec, model, None))
     with registry, user_errors(verbose):
+        from producers import calendar
+
+        calendar.use_cache(cfg.data.cache_dir)  # B3's sessions kept on disk: no build
         # The model says how much history to load: check the range first.
         check_range(spec, parse_tickers(tickers, cfg.data.default_tickers), cfg.data, first, last)
         from model.evaluation import evaluate as run_evaluation
