@@ -175,9 +175,9 @@ async def _collect(
 
 
 def _worker_env(run: Settings, embedded: bool, ref: str, choice: Path) -> dict[str, str]:
-    # A lone, short-lived member: its group forms and ends quickly. Tansu holds a join for
-    # half the session timeout; Apache Kafka refuses one under 6 s by default.
-    session_s = run.kafka.embedded_session_timeout_s if embedded else 6.0
+    # A lone, short-lived member: its group forms and ends quickly. On the embedded broker
+    # the worker takes the short session itself; Apache Kafka refuses one under 6 s.
+    session = {} if embedded else {"TICKCAST_KAFKA__SESSION_TIMEOUT_S": "6.0"}
     return {
         **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": run.kafka.bootstrap_servers,
@@ -186,7 +186,6 @@ def _worker_env(run: Settings, embedded: bool, ref: str, choice: Path) -> dict[s
         "TICKCAST_KAFKA__METRICS_PORT": "0",
         "TICKCAST_DATA__DIR": str(run.data.dir),
         "TICKCAST_MLFLOW__TRACKING_URI": run.mlflow.tracking_uri,
-        "TICKCAST_KAFKA__SESSION_TIMEOUT_S": str(session_s),
         "TICKCAST_KAFKA__REBALANCE_TIMEOUT_S": "2",
         # A run of its own is never restarted: no table to keep on disk after it.
         "TICKCAST_KAFKA__TABLE_STORE": "memory",
@@ -194,6 +193,7 @@ def _worker_env(run: Settings, embedded: bool, ref: str, choice: Path) -> dict[s
         # without reading the registry (and without importing MLflow to do so).
         "TICKCAST_MLFLOW__SERVE": ref,
         "TICKCAST_MLFLOW__START_CHOICE": str(choice),
+        **session,
     }
 
 

@@ -1,5 +1,5 @@
 """`up`'s launcher pieces that need no broker: retiring a child to start it again, and the
-session timeout its workers get on the embedded broker."""
+choice file its worker and API start on."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from core.config import Settings
-from tickcast.launcher import SESSION_TIMEOUT_ENV, Children, Served, UpOptions, start_services
+from tickcast.launcher import Children, Served, UpOptions, start_services
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]
 
@@ -27,11 +27,11 @@ def test_a_retired_child_is_stopped_and_forgotten_and_the_others_run_on() -> Non
         children.stop(timeout_s=5)
 
 
-def test_workers_on_the_embedded_broker_get_its_short_session_timeout(
+def test_the_worker_and_the_api_wait_for_ups_choice_and_pick_their_own_session(
     tmp_path: Path, monkeypatch
 ) -> None:
-    """Tansu holds a join for half the session timeout: `up`'s own broker gets the short one,
-    a configured Kafka keeps the user's."""
+    """Both read the choice file `up` writes; the worker picks its session timeout from the
+    broker it finds (core.kafka.session_timeout_s), so `up` sets none."""
     started: list[dict[str, str]] = []
 
     class Recording(Children):
@@ -41,11 +41,9 @@ def test_workers_on_the_embedded_broker_get_its_short_session_timeout(
     settings = Settings(data={"dir": tmp_path}).with_kafka(bootstrap_servers="127.0.0.1:1")
     served = Served("champion", tmp_path / "choice.json", "token")
     options = UpOptions(source="synthetic", tickers=["AAA"])
-    monkeypatch.delenv(SESSION_TIMEOUT_ENV, raising=False)
-    start_services(Recording(lambda *_: None), settings, options, served, embedded=True)
-    start_services(Recording(lambda *_: None), settings, options, served, embedded=False)
-    short = str(settings.kafka.embedded_session_timeout_s)
-    assert [env.get(SESSION_TIMEOUT_ENV) for env in started] == [short, short, None, None]
+    monkeypatch.delenv("TICKCAST_KAFKA__SESSION_TIMEOUT_S", raising=False)
+    start_services(Recording(lambda *_: None), settings, options, served)
+    assert [env.get("TICKCAST_KAFKA__SESSION_TIMEOUT_S") for env in started] == [None, None]
     assert {env["TICKCAST_MLFLOW__START_CHOICE"] for env in started} == {
         str(tmp_path / "choice.json")
     }

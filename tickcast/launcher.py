@@ -69,7 +69,6 @@ class ChildExited(UnavailableError):
 
 
 STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
-SESSION_TIMEOUT_ENV = "TICKCAST_KAFKA__SESSION_TIMEOUT_S"
 
 
 @contextmanager
@@ -284,12 +283,10 @@ def start_services(
     settings: Settings,
     options: UpOptions,
     served: Served,
-    embedded: bool,
 ) -> None:
     """The worker and the API, serving `served.ref`: they start at once and wait for the
     version `up` chooses (`served.choice`), so their start-up overlaps the choice and any
-    training. On the embedded broker the worker's session timeout is
-    `embedded_session_timeout_s`, unless one is set: Tansu makes a join wait half of it."""
+    training. The worker picks its own session timeout from the broker it finds."""
     env = {
         **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
@@ -297,8 +294,6 @@ def start_services(
         "TICKCAST_MLFLOW__START_CHOICE": str(served.choice),
         "PYTHONUNBUFFERED": "1",  # their lines reach the screen as they are written
     }
-    if embedded:
-        env.setdefault(SESSION_TIMEOUT_ENV, str(settings.kafka.embedded_session_timeout_s))
     verbose = ["--verbose"] if options.verbose else []
     children.start("worker", [sys.executable, "-m", "tickcast", "worker", *verbose], env)
     api_env = {**env, **train_data_env(options.source, env)}
@@ -325,7 +320,6 @@ def serve_chosen(
     options: UpOptions,
     served: Served,
     choice: ServingChoice,
-    embedded: bool,
 ) -> None:
     """Let the waiting worker and API start on `choice`. When it is not the alias they were
     started for (a version that did not take it), start them again pinned to that version."""
@@ -335,7 +329,7 @@ def serve_chosen(
         for name in ("API", "worker"):
             children.retire(name)
         served = Served(choice.ref, served.choice.with_name("pinned.json"), served.token)
-        start_services(children, settings, options, served, embedded)
+        start_services(children, settings, options, served)
     write_choice(served.choice, StartChoice(ref=choice.ref, version=choice.version))
 
 
@@ -355,9 +349,9 @@ def up(settings: Settings, options: UpOptions, screen: Screen) -> None:
                 Path(choices.name) / "choice.json",
                 "" if os.environ.get("TICKCAST_API__TOKEN") else secrets.token_urlsafe(24),
             )
-            start_services(children, settings, options, served, embedded)
+            start_services(children, settings, options, served)
             choice = serve(settings, data, options, screen)
-            serve_chosen(children, settings, options, served, choice, embedded)
+            serve_chosen(children, settings, options, served, choice)
             show_addresses(screen, settings, options, served.token, embedded)
             asyncio.run(replay(settings, data, options.rate, children, screen))
     except KeyboardInterrupt:
