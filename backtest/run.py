@@ -19,8 +19,8 @@ from backtest.engines import LocationRecorder, Progress, Replay, StreamRun, run_
 from backtest.report import OVERALL, build_report, scored_frame, write_outputs
 from core.config import Settings
 from core.errors import InputError
-from model import registry
-from model.baselines import GarchFits
+from model import registry, tracking_start
+from model.baselines import GARCH_FITS, GarchFits
 from model.bundle import ModelBundle
 from model.evaluation import history_start, window_start, windows_in_range
 from model.predictor import Predictor
@@ -32,7 +32,6 @@ from streams.pipeline import TickerState
 Say = Callable[[str], None]
 logger = logging.getLogger(__name__)
 EXPERIMENT_SUFFIX = "-backtests"
-GARCH_FITS = "garch-fits"  # in the data dir's cache: fits of the GARCH baseline, by input
 
 
 @dataclass(frozen=True)
@@ -119,6 +118,7 @@ def run_backtest(
     """The backtest's report, logged as an MLflow run. `tracking`: the MLflow child the caller
     started for this request (`Tracking(settings, model_ref(...))`) before its own imports;
     one is started here otherwise."""
+    tracking_start.imports_done()  # the collector, paused for the CLI's imports
     if request.end < request.start:
         raise InputError(f"end {request.end} is before start {request.start}")
     if request.retrain_every is not None and request.engine != "local":

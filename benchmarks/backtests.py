@@ -32,8 +32,9 @@ from common import (  # benchmarks/ is on sys.path when run as a script
     train_on,
 )
 
-from backtest.run import GARCH_FITS, BacktestRequest, run_backtest
+from backtest.run import BacktestRequest, run_backtest
 from core.config import Settings
+from model.baselines import GARCH_FITS
 from model.training import train
 from producers.sources import load_prices
 

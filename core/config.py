@@ -181,13 +181,6 @@ class KafkaSettings(BaseModel, frozen=True):
     model_events_topic: str = "model-events"
     batch_size: int = Field(500, ge=1, le=10_000, description="Most closes per inference batch.")
     batch_window_ms: int = Field(20, ge=0, le=5_000, description="Longest wait to fill a batch.")
-    send_every: int = Field(
-        100,
-        ge=1,
-        le=10_000,
-        description="Closes of a batch computed before their outputs go out: the broker "
-        "stores them while the worker computes the rest of the batch.",
-    )
     metrics_port: int | Literal["auto"] = Field(
         9108, description="Prometheus port; auto: a free one, logged; 0 disables."
     )

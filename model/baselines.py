@@ -56,6 +56,11 @@ class GarchFit:
     backcast: float
 
 
+#: The folder of GARCH fits in the data dir's cache (`DataSettings.cache_dir`), shared by
+#: `backtest` and `evaluate`.
+GARCH_FITS = "garch-fits"
+
+
 @lru_cache(maxsize=1)
 def _fit_versions() -> str:
     """What else decides a fit: arch's and SciPy's versions, and what a file holds."""

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from model import tracking_start
+from model.baselines import GarchFits
 from model.errors import NotEnoughDataError
 from model.forecaster import Forecaster, WindowInput
 from model.predictor import Predictor
@@ -114,9 +116,12 @@ def evaluate(
     start: date | None,
     end: date | None,
     plots: Path | None = None,
+    fits: GarchFits | None = None,
 ) -> EvaluationReport:
     """The model beside naive and the baselines on [start, end]; with `plots`, a fan chart and
-    a reliability diagram per ticker are written there."""
+    a reliability diagram per ticker are written there. `fits`: where GARCH fits are kept
+    (a second evaluation of the same prices fits none)."""
+    tracking_start.imports_done()  # the collector, paused for the CLI's imports
     windows = windows_in_range(data, predictor.window, start, end)
     if not len(windows):
         raise NotEnoughDataError(
@@ -124,7 +129,7 @@ def evaluate(
             f"each needs {predictor.window} earlier closes"
         )
     scored = forecast_windows(predictor.forecaster, windows)
-    baselines = baselines_for(scored, data.frames, history_until(scored))
+    baselines = baselines_for(scored, data.frames, history_until(scored), fits)
     shrink = predictor.bundle.calibration.shrink if predictor.bundle.calibration else None
     metrics: dict[str, MetricSet] = report_metrics(scored, baselines, shrink)
     if plots is not None:

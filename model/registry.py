@@ -17,13 +17,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.config import MlflowSettings
-from model.bundle import NETWORK, ModelBundle
 from model.errors import ModelNotFoundError
 from schemas.messages import TrainedOn
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities.model_registry import ModelVersion
+
+    from model.bundle import ModelBundle
 
 logger = logging.getLogger(__name__)
 
@@ -187,6 +188,8 @@ def fetch(client: MlflowClient, name: str, ref: str) -> FetchedModel:
     """Download (or open, for a local store) a registered model and its run's records."""
     import mlflow.artifacts
 
+    from model.bundle import NETWORK, ModelBundle  # ONNX Runtime: not for reading the registry
+
     version = find_version(client, name, ref)
     local = Path(
         mlflow.artifacts.download_artifacts(
@@ -218,6 +221,8 @@ def keep_network(client: MlflowClient, version: ModelVersion, bundle: ModelBundl
     """Store the ONNX network that loading exported with the registered model, so later loads
     find it. A store that refuses (read-only, or a run-logged model) costs an export per load."""
     from mlflow.exceptions import MlflowException
+
+    from model.bundle import NETWORK
 
     source = version.source or ""
     model_id = version.model_id or (

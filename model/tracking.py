@@ -12,16 +12,17 @@ never imports MLflow.
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import logging
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 from pydantic import BaseModel, Field, ValidationError
 
 from core.config import MlflowSettings, Settings
+from model import tracking_start
 from model.errors import ModelError, ModelNotFoundError
 from model.fetch import (
     FetchReply,
@@ -29,7 +30,6 @@ from model.fetch import (
     answered,
     cache_root,
     cached,
-    child_env,
     fetch_in_process,
     read_record,
 )
@@ -134,13 +134,7 @@ class Tracking:
         self.cache = cache_root(settings)
         self.ref: str | None = None
         self._folder: Path | None = None
-        self.child = subprocess.Popen(
-            [sys.executable, "-m", "model.tracking"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            env=child_env(),
-        )
+        self.child = tracking_start.adopt()  # started first thing by the CLI, if it could
 
     def open(self, ref: str | None) -> None:
         """Which model to fetch (None: none; walk-forward trains its own)."""
@@ -247,8 +241,15 @@ def _log_run(mlflow_settings: MlflowSettings, record: RunRecord) -> str:
         return run.info.run_id
 
 
+#: Mako's Pygments plugin, which the child does without (see `main`).
+MAKO_PYGMENTS = "mako.ext.pygmentplugin"
+
+
 def main() -> int:
     """The child: imports MLflow and opens the store at once, then answers each line."""
+    # A process of a few seconds that mostly imports: the cyclic collector's passes over
+    # MLflow's modules cost a sixth of their import, and what it would free is freed at exit.
+    gc.disable()
     from core.logs import setup_logging
 
     out, sys.stdout = sys.stdout, sys.stderr  # MLflow's own prints stay off the reply lines
@@ -256,6 +257,10 @@ def main() -> int:
     def say(reply: FetchReply) -> None:
         print(reply.model_dump_json(), file=out, flush=True)
 
+    # MLflow's SQL store imports alembic, whose templates (mako) colour their error pages with
+    # Pygments when they can: about 0.15 s of this process's start, for pages it never shows.
+    # Mako falls back to plain pages when the plugin cannot be imported.
+    sys.modules.setdefault(MAKO_PYGMENTS, None)  # type: ignore[arg-type]
     importlib.import_module("mlflow")  # what overlaps the parent, before it says what to do
     line = sys.stdin.readline()
     if not line:  # the parent ended before it opened (an error, or Ctrl-C)

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Awaitable, Iterable, Iterator, MutableMapping, Sequence
+from collections.abc import Awaitable, MutableMapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -15,9 +15,10 @@ from typing import IO, Any, NoReturn
 import faust
 import pydantic_core
 from faust.serializers import codecs
-from faust.transport.consumer import RecordMap
+from faust.transport.consumer import CONSUMER_FETCHING, Consumer, RecordMap
 from faust.types import TP
 from faust.types.transports import TransportT
+from mode import ServiceT
 from mode.utils.objects import cached_property
 from mode.utils.queues import FlowControlEvent
 
@@ -111,9 +112,85 @@ class SnapshotFetches:
         return await super()._getmany(active_partitions, timeout)  # type: ignore[misc]
 
 
+class DirectHandOver(Consumer):
+    """Consumer mixin: a fetched price goes to the agent's queue without four tasks.
+
+    Faust's drain loop hands every fetched message over inside `wait_first`, racing it
+    against a flow suspension (a rebalance), the consumer's stop and a crash: four tasks
+    created and three cancelled per message, a quarter of the worker's time in a replay.
+    When nothing on the hand-over can wait (flow running, Faust's producer buffer below its
+    limit, the conductor's index unlocked, room in every queue the message goes to), no
+    suspension can overtake it, so it is awaited directly; otherwise it takes Faust's own
+    race. Only the topics the app names (raw prices) take the direct way.
+    """
+
+    async def _drain_messages(self, fetcher: ServiceT) -> None:
+        # faust's own loop (faust-streaming 0.15.3, pinned), apart from the hand-over.
+        app = self.app
+        direct: frozenset[str] = getattr(app, "direct_topics", frozenset())
+        read_offsets = self._read_offset
+        stopped = self._stopped.is_set
+        fetcher_stopped = fetcher._stopped.is_set  # type: ignore[attr-defined]
+        since_yield = 0
+        try:
+            while not (stopped() or fetcher_stopped()):
+                self.diag.set_flag(CONSUMER_FETCHING)
+                fetched = self.getmany(timeout=1.0)
+                await asyncio.sleep(0)  # getmany may return at once, again and again
+                if self.should_stop:
+                    continue
+                async for tp, message in fetched:
+                    since_yield += 1
+                    if since_yield > DRAIN_YIELD_EVERY:
+                        await asyncio.sleep(0)
+                        since_yield = 0
+                    last = read_offsets[tp]
+                    if last is not None and message.offset < last:
+                        continue  # behind what was already read
+                    if last and message.offset - last > 1 and app.topics.acks_enabled_for(tp.topic):
+                        await self._add_gap(tp, last + 1, message.offset)
+                    if self._commit_every is not None and self._n_acked >= self._commit_every:
+                        self._n_acked = 0
+                        await self.commit()
+                    if tp.topic in direct and self._hand_over_cannot_wait(tp):
+                        await self.callback(message)
+                    else:
+                        await self.wait_first(self.callback(message), self.suspend_flow.wait())
+                    read_offsets[tp] = message.offset
+                self.diag.unset_flag(CONSUMER_FETCHING)
+        except (*self.consumer_stopped_errors, asyncio.CancelledError):
+            if app.should_stop:
+                return  # stopping anyway
+            raise
+        except Exception:
+            logger.exception("reading fetched messages failed")
+            raise
+        finally:
+            self.diag.unset_flag(CONSUMER_FETCHING)
+
+    def _hand_over_cannot_wait(self, tp: TP) -> bool:
+        """Whether the conductor's hand-over of a message on `tp` runs without suspending."""
+        app = self.app
+        if self.suspend_flow.is_set() or not app.flow_control.is_active():
+            return False
+        buffer = app.producer.buffer
+        if buffer.size > buffer.max_messages:
+            return False
+        conductor = app.topics
+        if conductor._tp_to_callback_lock.locked():
+            return False
+        channels = conductor._tp_index.get(tp)
+        return bool(channels) and not any(channel.queue.full() for channel in channels)
+
+
+DRAIN_YIELD_EVERY = 100  # messages between two yields to the loop, as in Faust's own drain
+
+
 class App(faust.App):
     """faust.App whose consumer loses no prices as a recovery ends: flow control that keeps
     what was queued, and fetches that read only the partitions active when they began."""
+
+    direct_topics: frozenset[str] = frozenset()  # topics handed over without a race (raw)
 
     @cached_property
     def flow_control(self) -> FlowControlEvent:
@@ -123,7 +200,8 @@ class App(faust.App):
         """Faust's transport (with core's consumer thread), its consumers fetching snapshots."""
         transport = super()._new_transport()
         base = transport.Consumer
-        transport.Consumer = type(base.__name__, (SnapshotFetches, base), {"__module__": __name__})
+        mixins = (DirectHandOver, SnapshotFetches, base)
+        transport.Consumer = type(base.__name__, mixins, {"__module__": __name__})
         return transport
 
 
@@ -209,39 +287,24 @@ def _outputs(names: dict[str, str], result: BatchResult) -> list[tuple[str, str,
 
 
 async def deliver(
-    app: faust.App,
-    table: MutableMapping[bytes, Any],
-    names: dict[str, str],
-    results: Iterable[BatchResult],
+    app: faust.App, table: MutableMapping[bytes, Any], names: dict[str, str], result: BatchResult
 ) -> None:
     """A batch's outputs on the bus, confirmed by the broker, and only then the table state
     that depends on them: a crash in between sends them again (the same ids), never a state
     whose outputs were lost.
 
-    `results` are the batch's parts, computed as they are read: each part's outputs go out
-    before the next is computed, so the broker stores them meanwhile, and one wait at the end
-    confirms them all. Straight through the app's producer (with exactly-once, Faust's
-    transaction manager, which picks the transaction itself): Faust's per-message channel
-    layer cost a quarter of a replay's time, for sensors and callbacks these raw messages do
-    not need.
+    Straight through the app's producer (with exactly-once, Faust's transaction manager,
+    which picks the transaction itself): Faust's per-message channel layer cost a quarter
+    of a replay's time, for sensors and callbacks these raw messages do not need.
     """
     producer = await app.maybe_start_producer()
     sent: list[Awaitable[Any]] = []
-    states: dict[str, TickerState] = {}
-    for result in results:
-        for topic, key, msg, ts in _outputs(names, result):
-            value = msg.model_dump_json().encode()
-            sent.append(await producer.send(topic, key.encode(), value, None, ts, None))
-        states.update(result.states)
-        await asyncio.sleep(0)  # the producer's sender ships this part now
+    for topic, key, msg, ts in _outputs(names, result):
+        value = msg.model_dump_json().encode()
+        sent.append(await producer.send(topic, key.encode(), value, None, ts, None))
     await asyncio.gather(*sent)
-    for ticker, state in states.items():
+    for ticker, state in result.states.items():
         table[ticker.encode()] = state.to_json()
-
-
-def parts(batch: Sequence[Incoming], size: int) -> Iterator[Sequence[Incoming]]:
-    """The batch in runs of `size` messages, in order."""
-    return (batch[first : first + size] for first in range(0, len(batch), size))
 
 
 def create_app(settings: Settings, forecaster: Forecaster) -> faust.App:
@@ -261,6 +324,7 @@ def create_app(settings: Settings, forecaster: Forecaster) -> faust.App:
     )
     raw = {"key_serializer": "raw", "value_serializer": "raw", "partitions": kafka.partitions}
     prices = app.topic(names["prices"], **raw)
+    app.direct_topics = frozenset({names["prices"]})
     # The producer's partitioner places each ticker's changelog entry in the partition of its
     # prices, so table writes work inside take_events batches (faust-streaming#497).
     table = app.Table(
@@ -301,31 +365,19 @@ def create_app(settings: Settings, forecaster: Forecaster) -> faust.App:
             except ModelCallFailed as exc:
                 exit_for_restart("the forecast agent", exc)
 
-    def computed(batch: list[Incoming]) -> Iterator[BatchResult]:
-        """The batch's results part by part, each part reading the states the earlier ones
-        left: the same outputs as the batch in one piece (process_batch's own guarantee)."""
-        states: dict[str, TickerState] = {}
-        forecaster = holder.current  # one model per batch, even if a swap lands meanwhile
-        for part in parts(batch, kafka.send_every):
-            started = time.perf_counter()
-            result = process_batch(
-                part,
-                lambda ticker: states.get(ticker) or lookup(ticker),
-                forecaster,
-                holder.capacity,
-                settings.performance,
+    def computed(batch: list[Incoming]) -> BatchResult:
+        started = time.perf_counter()
+        result = process_batch(batch, lookup, holder.current, holder.capacity, settings.performance)
+        metrics.record_batch(result, len(batch), time.perf_counter() - started)
+        for letter in result.dead_letters:
+            logger.warning(
+                "DLQ %s[%d]@%d: %s",
+                letter.source_topic,
+                letter.partition,
+                letter.offset,
+                letter.error,
             )
-            metrics.record_batch(result, len(part), time.perf_counter() - started)
-            for letter in result.dead_letters:
-                logger.warning(
-                    "DLQ %s[%d]@%d: %s",
-                    letter.source_topic,
-                    letter.partition,
-                    letter.offset,
-                    letter.error,
-                )
-            states.update(result.states)
-            yield result
+        return result
 
     async def swap(event: ModelEvent) -> None:
         """Serve the announced version; one that cannot be loaded is logged and counted, and

@@ -51,13 +51,12 @@ ROLLING_PINBALL = Gauge(
 )
 BATCH_LATENCY = Histogram(
     "tickcast_inference_seconds",
-    "Time to compute one part of a micro-batch (kafka.send_every messages at most): "
-    "decode, window, infer, drift, score.",
+    "Time to compute one micro-batch: decode, window, infer, drift, score.",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
 BATCH_SIZE = Histogram(
     "tickcast_batch_size",
-    "Messages per computed part of a micro-batch.",
+    "Messages per micro-batch.",
     buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500),
 )
 MODEL_VERSION = Gauge("tickcast_model_version", "Version of the model in use.", ["model"])

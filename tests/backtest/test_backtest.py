@@ -38,8 +38,8 @@ def store(tmp_path_factory: pytest.TempPathFactory):
 
 def test_stream_and_local_engines_agree(store, broker, monkeypatch) -> None:
     settings = store.with_kafka(bootstrap_servers=broker.bootstrap)
-    # The worker computes its batches in parts of 7 closes, the local engine in whole batches.
-    monkeypatch.setenv("TICKCAST_KAFKA__SEND_EVERY", "7")
+    # The worker takes batches of at most 7 closes, the local engine batches of 500.
+    monkeypatch.setenv("TICKCAST_KAFKA__BATCH_SIZE", "7")
     data = load_prices("synthetic", TICKERS, settings.data, date(2020, 1, 2), date(2020, 12, 30))
     ticks = ticks_in_order(data.frames, data.source)
     predictor = Predictor.load(settings, synthetic=True)

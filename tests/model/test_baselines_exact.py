@@ -132,3 +132,41 @@ def test_the_baselines_load_neither_arch_nor_scipy_stats_nor_signal_at_import() 
 
     watched = ("arch", "scipy.stats", "scipy.signal", "scipy.optimize")
     assert loaded_after(["model.baselines"], watched) == {"model.baselines": []}
+
+
+def test_evaluate_keeps_its_garch_fits_and_reports_the_same_figures(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`tickcast evaluate` keeps fits as the backtest does: a second evaluation of the same
+    prices fits nothing, and its report is the first one's, as is one without kept fits."""
+    from datetime import date
+
+    from core.config import DriftSettings, ForecastSettings
+    from model.drift import build_baselines
+    from model.evaluation import evaluate
+    from model.forecaster import Forecaster
+    from model.predictor import Predictor
+    from producers.sources import load_prices
+    from tests.utils.factories import make_settings, stand_in_bundle
+
+    settings = make_settings(tmp_path)
+    data = load_prices(
+        "synthetic", ["AAA", "BBB"], settings.data, date(2018, 1, 2), date(2020, 6, 30)
+    )
+    closes = {t: f["close"].to_numpy()[:300] for t, f in data.frames.items()}
+    bundle = stand_in_bundle(60, build_baselines(closes))
+    forecaster = Forecaster(bundle, "m", "1", ForecastSettings(), DriftSettings())
+    predictor = Predictor(forecaster=forecaster, params={}, metrics={}, tags={})
+    span = (date(2020, 1, 2), date(2020, 6, 30))
+    fits = GarchFits(tmp_path / "fits")
+    plain = evaluate(predictor, data, *span)
+    first = evaluate(predictor, data, *span, fits=fits)
+    assert len(list((tmp_path / "fits").glob("*.json"))) == 2  # one per ticker
+
+    def no_fit(_training: np.ndarray) -> None:
+        raise AssertionError("fitted again")
+
+    monkeypatch.setattr(baselines, "_fit_garch", no_fit)
+    again = evaluate(predictor, data, *span, fits=fits)
+    assert plain.model_dump() == first.model_dump() == again.model_dump()
+    assert again.metrics["AAA"].baselines["garch"].pinball > 0

@@ -7,7 +7,6 @@ import asyncio
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -61,12 +60,12 @@ def forecast(ticker: str) -> Forecast:
     )
 
 
-def batch() -> list[BatchResult]:
-    """A batch computed in two parts, one ticker each."""
-    return [
-        BatchResult(forecasts=[forecast("AAA")], states={"AAA": TickerState(position=(0, 1))}),
-        BatchResult(forecasts=[forecast("BBB")], states={"BBB": TickerState(position=(0, 2))}),
-    ]
+def batch() -> BatchResult:
+    """A batch's result: a forecast and a new state for each of two tickers."""
+    return BatchResult(
+        forecasts=[forecast("AAA"), forecast("BBB")],
+        states={"AAA": TickerState(position=(0, 1)), "BBB": TickerState(position=(0, 2))},
+    )
 
 
 async def settle() -> None:
@@ -86,7 +85,7 @@ async def delivering() -> tuple[PendingProducer, dict, asyncio.Task]:
 def test_the_table_is_written_only_after_the_broker_confirmed_every_output() -> None:
     async def run() -> None:
         producer, table, task = await delivering()
-        assert len(producer.deliveries) == 2  # both parts' outputs handed over...
+        assert len(producer.deliveries) == 2  # both outputs handed over...
         assert table == {}  # ...and no state written while they are unconfirmed
         producer.deliveries[0].set_result(None)
         await settle()
@@ -97,29 +96,6 @@ def test_the_table_is_written_only_after_the_broker_confirmed_every_output() -> 
         assert table[b"AAA"]["position"] == [0, 1]
 
     asyncio.run(run())
-
-
-def test_a_part_goes_out_before_the_next_part_is_computed() -> None:
-    """The broker stores one part's outputs while the worker computes the next."""
-    handed: list[int] = []
-
-    def computed(producer: PendingProducer) -> Iterator[BatchResult]:
-        for result in batch():
-            handed.append(len(producer.deliveries))  # sent so far, as this part is computed
-            yield result
-
-    async def run() -> None:
-        producer = PendingProducer()
-        task = asyncio.create_task(
-            deliver(AppWith(producer), {}, KafkaSettings().topics, computed(producer))
-        )
-        await settle()
-        for delivery in producer.deliveries:
-            delivery.set_result(None)
-        await task
-
-    asyncio.run(run())
-    assert handed == [0, 1]
 
 
 def test_a_delivery_the_broker_refuses_writes_no_state() -> None:

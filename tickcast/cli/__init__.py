@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-import typer
+from model import tracking_start
 
-from tickcast.cli import backtests, contracts, data, http, models, stream
-from tickcast.cli.common import Command
+tracking_start.start_early()  # backtest, evaluate: MLflow's child first, beside our imports
+
+import typer  # noqa: E402
+
+from tickcast.cli import backtests, contracts, data, http, models, stream  # noqa: E402
+from tickcast.cli.common import Command  # noqa: E402
 
 app = typer.Typer(
     name="tickcast",

@@ -160,6 +160,7 @@ def evaluate(
         calendar.use_cache(cfg.data.cache_dir)  # B3's sessions kept on disk: no build
         # The model says how much history to load: check the range first.
         check_range(spec, parse_tickers(tickers, cfg.data.default_tickers), cfg.data, first, last)
+        from model.baselines import GARCH_FITS, GarchFits
         from model.evaluation import evaluate as run_evaluation
         from model.evaluation import history_start, training_overlap
         from model.predictor import Predictor
@@ -170,7 +171,8 @@ def evaluate(
             history_start(first, predictor.window, cfg.data.baseline_history) if first else None
         )
         data = load(cfg, source, tickers, load_from, last)
-        report = run_evaluation(predictor, data, first, last, out_dir)
+        fits = GarchFits(cfg.data.cache_dir / GARCH_FITS)  # kept as the backtest keeps them
+        report = run_evaluation(predictor, data, first, last, out_dir, fits)
     seen = training_overlap(
         predictor.trained_on,
         data.frames,
