@@ -41,8 +41,12 @@ browser:
 	      || echo "could not install chromium: the dashboard browser test will skip"; \
 	  else echo "chromium not installed (needs root and apt-get): the dashboard browser test will skip"; fi; }
 
+# Two workers (pytest-xdist): most tests wait on a broker, a subprocess or a training, so
+# the suite keeps both cores busy; TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= 2
+
 test: install-dev browser
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS)
 
 lint: install-dev
 	$(BIN)/ruff check .

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,11 +15,20 @@ from streams.broker import BrokerError, EmbeddedBroker
 from tests.utils.factories import SHARED_DATA, ar1_frame, make_settings, price_data
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """One compute thread per xdist worker and per process it starts, set before torch loads
+    (at collection): two workers whose trainings each spun two OpenMP threads on a 2-core
+    machine ran a 2 s calibration test in 66 s."""
+    if hasattr(config, "workerinput"):  # an xdist worker
+        for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(name, "1")
+
+
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     """No test reads the developer's MLflow store or TICKCAST_ variables."""
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    for name in [n for n in __import__("os").environ if n.startswith("TICKCAST_")]:
+    for name in [n for n in os.environ if n.startswith("TICKCAST_")]:
         monkeypatch.delenv(name)
     monkeypatch.setenv("TICKCAST_DATA__DIR", str(tmp_path / "state"))
     get_settings.cache_clear()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,28 +39,32 @@ def offline(host: str) -> list[str]:
 
 
 def browse(url: str, screenshot: Path, *extra: str) -> str:
-    """Save a screenshot of `url` and return its DOM after the page's scripts ran."""
-    flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={screenshot.parent / 'chromium-profile'}",
-        "--window-size=1200,900",
-        *extra,
-    ]
-    for output in (f"--screenshot={screenshot}", "--dump-dom"):
-        page = subprocess.run(
-            [chromium(), *flags, output, url],
-            capture_output=True,
-            timeout=CHROMIUM_TIMEOUT_S,
-            check=False,
-            text=True,
-        )
+    """Save a screenshot of `url` and return its DOM after the page's scripts ran.
+
+    Each call has a profile of its own: two Chromiums on one profile (tests run in parallel
+    under pytest-xdist) would hand their URL to each other and exit."""
+    with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
+        flags = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={profile}",
+            "--window-size=1200,900",
+            *extra,
+        ]
+        for output in (f"--screenshot={screenshot}", "--dump-dom"):
+            page = subprocess.run(
+                [chromium(), *flags, output, url],
+                capture_output=True,
+                timeout=CHROMIUM_TIMEOUT_S,
+                check=False,
+                text=True,
+            )
     return page.stdout
 
 
