@@ -128,7 +128,8 @@ def run_backtest(
             ref = model_ref(settings, request.source, request.model, request.retrain_every)
             tracking = stack.enter_context(Tracking(settings, ref))
         staging = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        report, files = _confirmed_replay(settings, request, say, progress, tracking, staging)
+        job = Job(settings, request, say, progress, tracking)
+        report, files = _confirmed_replay(job, staging)
         _log(settings, request, report, files, tracking)
     return report
 
@@ -137,39 +138,37 @@ Scored = tuple[dict, pd.DataFrame, list]
 Written = tuple[dict, list[Path]]  # the report, and its files (report.json, .md, PNGs)
 
 
-def _written(
-    settings: Settings,
-    request: BacktestRequest,
-    say: Say,
-    progress: Progress | None,
-    tracking: Tracking,
-    staging: Path,
-    folder: Path | None = None,
-) -> Written:
+@dataclass(frozen=True)
+class Job:
+    """One backtest request and what runs it: its settings, where it reports, and its MLflow
+    child."""
+
+    settings: Settings
+    request: BacktestRequest
+    say: Say
+    progress: Progress | None
+    tracking: Tracking
+
+
+def _written(job: Job, staging: Path, folder: Path | None = None) -> Written:
     """The report, its files written in a folder of their own under `staging`."""
-    report, rows, alerts = _replay_and_score(settings, request, say, progress, tracking, folder)
+    report, rows, alerts = _replay_and_score(job, folder)
     attempt = Path(tempfile.mkdtemp(dir=staging))
     return report, write_outputs(report, rows, alerts, attempt, report["plots"])
 
 
-def _confirmed_replay(
-    settings: Settings,
-    request: BacktestRequest,
-    say: Say,
-    progress: Progress | None,
-    tracking: Tracking,
-    staging: Path,
-) -> Written:
+def _confirmed_replay(job: Job, staging: Path) -> Written:
     """The report of the version the registry names, the local engine starting on the one it
     named last time (`Tracking.guess`): the MLflow child takes longer to import MLflow and
     read the registry than a ticker's whole backtest. Its answer is checked before the
     figures are used, and the files (PNGs included) are drawn in `staging` while it comes;
     a version that moved in between is replayed again."""
-    guess = tracking.guess() if request.engine == "local" else None
+    tracking = job.tracking
+    guess = tracking.guess() if job.request.engine == "local" else None
     if guess is not None:
         folder, run_id = guess
         try:
-            written = _written(settings, request, say, progress, tracking, staging, folder)
+            written = _written(job, staging, folder)
         except Exception:
             if tracking.confirms(folder, run_id):
                 raise  # the registry's own version fails the same way
@@ -177,18 +176,18 @@ def _confirmed_replay(
             if tracking.confirms(folder, run_id):
                 return written
         logger.info("%r names another version now: replaying again on it", tracking.ref)
-    return _written(settings, request, say, progress, tracking, staging)
+    return _written(job, staging)
 
 
-def _replay_and_score(
-    settings: Settings,
-    request: BacktestRequest,
-    say: Say,
-    progress: Progress | None,
-    tracking: Tracking,
-    folder: Path | None = None,
-) -> Scored:
+def _replay_and_score(job: Job, folder: Path | None = None) -> Scored:
     """`folder`: the cached version to serve; None: the one the registry names now."""
+    settings, request, say, progress, tracking = (
+        job.settings,
+        job.request,
+        job.say,
+        job.progress,
+        job.tracking,
+    )
     ref = tracking.ref  # the model it fetches; None: walk-forward trains its own
     recorder: LocationRecorder | None = None
     with contextlib.ExitStack() as stack:

@@ -249,7 +249,7 @@ def _spy_on_replays(monkeypatch: pytest.MonkeyPatch) -> list:
     real = run._replay_and_score
 
     def spy(*args, **kwargs):
-        folders.append(args[5] if len(args) > 5 else kwargs.get("folder"))
+        folders.append(args[1] if len(args) > 1 else kwargs.get("folder"))
         return real(*args, **kwargs)
 
     monkeypatch.setattr(run, "_replay_and_score", spy)
