@@ -20,7 +20,7 @@ from model.baselines import GarchFits, prefit_garch
 from model.evaluation import history_until
 from model.intervals import LEVELS, level_key
 from model.metrics import diebold_mariano, mae
-from model.reports import OVERALL, Scored, baselines_for, report_metrics
+from model.reports import OVERALL, Scored, baselines_for, report_metrics, training_split
 from schemas.messages import DriftAlert, Forecast
 
 QUANTILES = [f"q{level_key(level)}" for level in LEVELS]
@@ -76,19 +76,6 @@ def as_scored(rows: pd.DataFrame) -> Scored:
     )
 
 
-def _trainings(frames: dict[str, pd.DataFrame], fit_until: dict[str, date]) -> list[np.ndarray]:
-    """Each ticker's GARCH training split, in percent returns, as `baselines_for` cuts it: a
-    split cut otherwise would only miss the kept fits, and be fitted there instead."""
-    trainings = []
-    for ticker, until in fit_until.items():
-        frame = frames[ticker]
-        dates = frame["date"].to_numpy().astype("datetime64[D]")
-        returns = np.diff(np.log(frame["close"].to_numpy(dtype=np.float64)))
-        fit_end = int(np.searchsorted(dates, np.datetime64(until, "D"), side="right")) - 1
-        trainings.append((100.0 * returns)[: max(fit_end, 0)])
-    return trainings
-
-
 def _extras(rows: pd.DataFrame, alerts: list[DriftAlert]) -> dict:
     """The backtest's own figures: Diebold-Mariano against naive, and drift periods."""
     last, actual, forecast = (rows[c].to_numpy(dtype=float) for c in ("last", "actual", "forecast"))
@@ -126,7 +113,8 @@ def build_report(
     scored = as_scored(rows)
     fit_until = history_until(scored)
     if fits is not None and fit_processes > 1:
-        prefit_garch(_trainings(frames, fit_until), fits, fit_processes)
+        splits = [training_split(frames[t], until)[1:] for t, until in fit_until.items()]
+        prefit_garch(splits, fits, fit_processes)
     baselines = baselines_for(scored, frames, fit_until, fits)
     metrics = report_metrics(scored, baselines, shrink)
     groups = scored.groups()  # positions in `rows` too: `scored` reads it row for row

@@ -142,6 +142,12 @@ def tickcast(settings: Settings, *command: str, **env: str) -> Iterator[subproce
         stop(process, 30, f"tickcast {command[0]}")
 
 
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user and system) a process has used so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mb(pid: int) -> float:
     """Resident memory of a process, in MB (Linux)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

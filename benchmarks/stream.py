@@ -9,7 +9,7 @@ Run: `make bench-stream` (or `.venv/bin/python benchmarks/stream.py [--data DIR]
   its replay row is read back. The worktree is removed afterwards; the checkout is untouched.
   `--baseline ''` skips it.
 - Latency: closes published at 20/s; publish-to-forecast-on-topic p50 and p99.
-- Worker RSS after the replay.
+- Worker CPU per forecast during the replay, and its RSS after it.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from common import (  # benchmarks/ is on sys.path when run as a script
     START,
     Report,
     arguments,
+    cpu_s,
     rss_mb,
     temporary_settings,
     throughput,
@@ -87,9 +88,10 @@ async def latency_run(kafka: KafkaSettings, ticks: list[PriceTick]) -> list[floa
     return latencies
 
 
-def replay(settings: Settings, data: Path) -> tuple[float, int, int]:
-    """Five tickers 2018-2024 through the running worker: forecasts per second (warm-up
-    excluded), forecasts and closes. A warm-up ticker first, so the group has formed."""
+def replay(settings: Settings, data: Path, worker: int) -> tuple[float, int, int, float]:
+    """Five tickers 2018-2024 through the running worker (process `worker`): forecasts per
+    second (warm-up excluded), forecasts, closes, and the worker's CPU microseconds per
+    forecast. A warm-up ticker first, so the group has formed."""
     kafka = settings.kafka
     warm = load_prices("synthetic", ["WARMUP"], settings.data, date(2017, 1, 2), date(2017, 6, 30))
     asyncio.run(publish(ticks_in_order(warm.frames, "synthetic"), kafka))
@@ -98,10 +100,11 @@ def replay(settings: Settings, data: Path) -> tuple[float, int, int]:
     five = load_prices(f"csv:{data}", FIVE, settings.data, START, END)
     ticks = ticks_in_order(five.frames, five.source)
     expected = warmed + sum(len(f) - 59 for f in five.frames.values())
-    started = time.perf_counter()
+    started, cpu_before = time.perf_counter(), cpu_s(worker)
     asyncio.run(publish(ticks, kafka))
     seen, last = asyncio.run(wait_for_forecasts(kafka, expected, 300))
-    return (seen - warmed) / (last - started), seen - warmed, len(ticks)
+    cpu_us = (cpu_s(worker) - cpu_before) / (seen - warmed) * 1e6
+    return (seen - warmed) / (last - started), seen - warmed, len(ticks), cpu_us
 
 
 def baseline_replay(commit: str, data: Path) -> tuple[float | None, str]:
@@ -129,7 +132,7 @@ def main() -> None:
         train_on(settings, args.data, ["CMIG4.SA"])
         asyncio.run(bus.ensure_topics(kafka))
         with tickcast(settings, "worker", KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap) as worker:
-            replay_rate, seen, closes = replay(settings, args.data)
+            replay_rate, seen, closes, cpu_us = replay(settings, args.data, worker.pid)
             rss = rss_mb(worker.pid)
 
             predictor = Predictor.load(settings)
@@ -156,6 +159,7 @@ def main() -> None:
                 f"{bare:,.0f} forecasts/s",
                 f"end-to-end / bare = {replay_rate / bare:.1%}",
             )
+            report.add("worker CPU per forecast during the replay", f"{cpu_us:,.0f} µs", "-")
             report.add("worker RSS after the replay", f"{rss:,.0f} MB", "-")
 
             fresh = load_prices(

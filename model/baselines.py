@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -25,6 +24,7 @@ import numpy as np
 from scipy import special
 
 from core.errors import InputError
+from core.files import write_atomically
 from model.intervals import LEVELS
 
 BASELINES = ("ewma", "empirical", "garch")
@@ -98,15 +98,9 @@ class GarchFits:
             return None
 
     def put(self, key: str, fit: GarchFit) -> None:
-        path = self.folder / f"{key}.json"
-        partial = path.with_name(f".{path.name}.{os.getpid()}")
-        try:
+        with contextlib.suppress(OSError):  # a cache that cannot be written only costs a fit
             self.folder.mkdir(parents=True, exist_ok=True)
-            partial.write_text(json.dumps(asdict(fit)))
-            os.replace(partial, path)  # a reader sees a whole file or none
-        except OSError:
-            with contextlib.suppress(OSError):
-                partial.unlink()
+            write_atomically(self.folder / f"{key}.json", json.dumps(asdict(fit)))
 
 
 #: Below this many fits per process, starting processes (each imports arch, about a second)
@@ -122,13 +116,20 @@ def _fit_or_none(training: np.ndarray) -> GarchFit | None:
         return None
 
 
-def prefit_garch(trainings: Sequence[np.ndarray], fits: GarchFits, processes: int) -> int:
-    """Fit, across `processes` processes, the training splits (percent returns) whose fits
-    `fits` lacks, and keep them there: the report then reads every fit from disk. Fits are
-    deterministic, so they are the same bits as in the report's own process. Returns how
-    many were fitted; with too few to share out, none (the report fits them itself)."""
+def garch_training(returns: np.ndarray, fit_end: int) -> np.ndarray:
+    """What a GARCH fit reads, and what keys it on disk: the training split, returns[:fit_end],
+    in percent (arch's preferred scale)."""
+    return (100.0 * np.asarray(returns, dtype=np.float64))[: max(fit_end, 0)]
+
+
+def prefit_garch(splits: Sequence[tuple[np.ndarray, int]], fits: GarchFits, processes: int) -> int:
+    """Fit, across `processes` processes, the training splits (returns, fit_end: as
+    `baseline_forecasts` takes them) whose fits `fits` lacks, and keep them there: the
+    report then reads every fit from disk. Fits are deterministic, so they are the same bits
+    as in the report's own process. Returns how many were fitted; with too few to share out,
+    none (the report fits them itself)."""
     todo: dict[str, np.ndarray] = {}
-    for training in trainings:
+    for training in (garch_training(returns, fit_end) for returns, fit_end in splits):
         if training.size >= GARCH_MIN_RETURNS:
             key = GarchFits.key(training)
             if key not in todo and fits.get(key) is None:
@@ -285,10 +286,11 @@ def _garch(
             f"got {fit_end}"
         )
     scaled = 100.0 * returns
-    key = GarchFits.key(scaled[:fit_end]) if fits is not None else ""
+    training = garch_training(returns, fit_end)
+    key = GarchFits.key(training) if fits is not None else ""
     fit = fits.get(key) if fits is not None else None
     if fit is None:
-        fit = _fit_garch(scaled[:fit_end])
+        fit = _fit_garch(training)
         if fits is not None:
             fits.put(key, fit)
     mu, omega, alpha, beta, nu = fit.mu, fit.omega, fit.alpha, fit.beta, fit.nu

@@ -31,13 +31,14 @@ from pydantic import BaseModel, Field, ValidationError
 
 from core.config import MlflowSettings, Settings
 from core.errors import TickcastError
+from core.files import write_atomically
 from model.errors import ModelError, ModelNotFoundError
+from model.tracking_start import child_env
 from schemas.messages import TrainedOn
 
 logger = logging.getLogger(__name__)
 
 BUNDLE, RECORD = "bundle", "record.json"
-PROJECT_ROOT = Path(__file__).resolve().parents[1]  # the child runs this very code
 
 
 class ModelFetchError(ModelError):
@@ -86,10 +87,8 @@ _started: set[str] = set()  # the choice files this process has started on (once
 
 
 def write_choice(path: Path, choice: StartChoice) -> None:
-    """Written beside, then renamed into place: a waiting process reads it whole."""
-    partial = path.with_name(f".{path.name}.{os.getpid()}")
-    partial.write_text(choice.model_dump_json())
-    os.replace(partial, path)
+    """Written whole: a waiting process reads it whole."""
+    write_atomically(path, choice.model_dump_json())
 
 
 def chosen_at_start(settings: Settings, ref: str) -> Path | None:
@@ -178,16 +177,8 @@ def fetch_in_process(mlflow: MlflowSettings, cache: Path, ref: str) -> Path:
 
 
 def write_record(folder: Path, record: ModelRecord) -> None:
-    """Written beside, then renamed over: a reader sees the old record or the new one."""
-    partial = folder / f".{RECORD}.{os.getpid()}"
-    partial.write_text(record.model_dump_json(indent=2))
-    os.replace(partial, folder / RECORD)
-
-
-def child_env() -> dict[str, str]:
-    """The environment of a `python -m` child that runs this very code, whatever the cwd."""
-    path = os.environ.get("PYTHONPATH", "")
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), path]))}
+    """Written whole: a reader sees the old record or the new one."""
+    write_atomically(folder / RECORD, record.model_dump_json(indent=2))
 
 
 def fetch_in_child(mlflow: MlflowSettings, cache: Path, ref: str) -> Path:

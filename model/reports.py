@@ -59,6 +59,15 @@ class Scored:
         }
 
 
+def training_split(frame: pd.DataFrame, until: date) -> tuple[np.ndarray, np.ndarray, int]:
+    """A ticker's dates, its log returns (return j ends at frame row j + 1), and where its
+    baselines' training split ends: returns[:fit_end] are those up to `until`."""
+    dates = frame["date"].to_numpy().astype("datetime64[D]")
+    returns = np.diff(np.log(frame["close"].to_numpy(dtype=np.float64)))
+    fit_end = int(np.searchsorted(dates, np.datetime64(until, "D"), side="right")) - 1
+    return dates, returns, fit_end
+
+
 def baselines_for(
     scored: Scored,
     frames: dict[str, pd.DataFrame],
@@ -75,14 +84,8 @@ def baselines_for(
         for name in BASELINES
     }
     for ticker, rows in scored.groups().items():
-        frame = frames[ticker]
-        dates = frame["date"].to_numpy().astype("datetime64[D]")
-        returns = np.diff(np.log(frame["close"].to_numpy(dtype=np.float64)))
-        # return j ends at frame row j + 1
+        dates, returns, fit_end = training_split(frames[ticker], fit_until[ticker])
         targets = np.searchsorted(dates, scored.target_date[rows]) - 1
-        fit_end = (
-            int(np.searchsorted(dates, np.datetime64(fit_until[ticker], "D"), side="right")) - 1
-        )
         if np.any(dates[targets + 1] != scored.target_date[rows]):
             raise InputError(f"{ticker}: a scored target date is missing from the price data")
         order = np.argsort(targets)

@@ -15,13 +15,13 @@ import contextlib
 import gc
 import importlib
 import logging
-import os
 import sys
 from pathlib import Path
 
 from pydantic import BaseModel, Field, ValidationError
 
 from core.config import MlflowSettings, Settings
+from core.files import write_atomically
 from model import tracking_start
 from model.errors import ModelError, ModelNotFoundError
 from model.fetch import (
@@ -87,16 +87,14 @@ def _last_answers(cache: Path) -> LastAnswers:
 
 
 def _remember(cache: Path, ref: str, folder: Path) -> None:
-    """Written beside, then renamed over; two writers at once lose one memo, never a file."""
+    """Written whole; two writers at once lose one memo, never a file."""
     answers = _last_answers(cache)
     answer = LastAnswer(version=folder.name, run_id=read_record(folder).run_id)
     if answers.refs.get(ref) == answer:
         return
     answers.refs[ref] = answer
-    partial = cache / f".{LAST_ANSWERS}.{os.getpid()}"
     try:
-        partial.write_text(answers.model_dump_json(indent=2))
-        os.replace(partial, cache / LAST_ANSWERS)
+        write_atomically(cache / LAST_ANSWERS, answers.model_dump_json(indent=2))
     except OSError as exc:  # a read-only cache still works, without guesses
         logger.debug("could not remember %r: %s", ref, exc)
 
@@ -118,25 +116,14 @@ class Tracking:
     """The parent's end: start it first, then `model_folder()`, then `log()` once."""
 
     def __init__(self, settings: Settings, ref: str | None) -> None:
-        self._start(settings)
-        self.open(ref)
-
-    @classmethod
-    def starting(cls, settings: Settings) -> Tracking:
-        """The child, started before the caller knows the model (which takes pandas to
-        tell): it imports MLflow meanwhile. `open` must follow."""
-        tracking = cls.__new__(cls)
-        tracking._start(settings)
-        return tracking
-
-    def _start(self, settings: Settings) -> None:
         self.settings = settings
         self.cache = cache_root(settings)
         self.ref: str | None = None
         self._folder: Path | None = None
         self.child = tracking_start.adopt()  # started first thing by the CLI, if it could
+        self._open(ref)
 
-    def open(self, ref: str | None) -> None:
+    def _open(self, ref: str | None) -> None:
         """Which model to fetch (None: none; walk-forward trains its own)."""
         opening = Opening(
             mlflow=self.settings.mlflow,

@@ -23,16 +23,20 @@ _early: subprocess.Popen | None = None
 _collector_paused = False
 
 
+def child_env() -> dict[str, str]:
+    """The environment of a `python -m` child that runs this very code, whatever the cwd."""
+    path = os.environ.get("PYTHONPATH", "")
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), path]))}
+
+
 def spawn() -> subprocess.Popen:
     """`python -m model.tracking` running this code, whatever the cwd; pipes on both ends."""
-    path = os.environ.get("PYTHONPATH", "")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), path]))}
     return subprocess.Popen(
         [sys.executable, "-m", "model.tracking"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
-        env=env,
+        env=child_env(),
     )
 
 

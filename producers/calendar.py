@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
+import io
 import threading
 from datetime import date, datetime
 from functools import lru_cache
@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from core.errors import InputError
+from core.files import write_atomically
 
 B3_CALENDAR = "BVMF"
 #: The days the functions below accept (inclusive); outside them they raise CalendarRangeError.
@@ -112,15 +113,12 @@ def _read(path: Path) -> np.ndarray | None:
 
 
 def _write(path: Path, sessions: np.ndarray) -> None:
-    """Written beside, then renamed into place: a reader sees a whole file or none."""
-    partial = path.with_name(f".{path.name}.{os.getpid()}.npy")
-    try:
+    """Written whole: a reader sees a whole file or none."""
+    content = io.BytesIO()
+    np.save(content, sessions, allow_pickle=False)
+    with contextlib.suppress(OSError):  # a cache that cannot be written costs the next build
         path.parent.mkdir(parents=True, exist_ok=True)
-        np.save(partial, sessions, allow_pickle=False)
-        os.replace(partial, path)
-    except OSError:  # a cache that cannot be written only costs the next process the build
-        with contextlib.suppress(OSError):
-            partial.unlink()
+        write_atomically(path, content.getvalue())
 
 
 @lru_cache(maxsize=1)

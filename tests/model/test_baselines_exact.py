@@ -115,7 +115,7 @@ def test_fits_made_in_other_processes_are_the_same_bits(tmp_path: Path) -> None:
     count = 2 * baselines.MIN_FITS_PER_PROCESS
     series = [_returns(800, seed=100 + i) for i in range(count)]
     fits = GarchFits(tmp_path)
-    trainings = [100.0 * r[:600] for r in series]
+    trainings = [(r, 600) for r in series]
     assert baselines.prefit_garch(trainings[:5], fits, processes=2) == 0  # too few to share
     assert baselines.prefit_garch(trainings, fits, processes=2) == count
     assert len(list(tmp_path.glob("*.json"))) == count

@@ -89,14 +89,14 @@ def backtest(
     from model.tracking import Tracking, model_ref
 
     with user_errors(verbose):
-        # MLflow's own process first: its import and the registry read overlap ours below.
-        tracking = Tracking.starting(cfg)
+        # MLflow's own process (started as the CLI loaded, model.tracking_start) learns the
+        # model; its import and the registry read overlap ours below.
+        tracking = Tracking(cfg, model_ref(cfg, spec, model, retrain_every))
     with tracking, user_errors(verbose):
         from producers import calendar
         from producers.sources import check_range  # pandas: after the arguments are parsed
 
         calendar.use_cache(cfg.data.cache_dir)
-        tracking.open(model_ref(cfg, spec, model, retrain_every))
         check_range(spec, names, cfg.data, start.date(), end.date())  # before the heavy imports
         # Lightning (and MLflow) only when retraining: its import alone takes seconds.
         setup_logging(verbose, heavy=retrain_every is not None)
