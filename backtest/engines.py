@@ -16,6 +16,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from core.collector import collector_paused
 from core.config import Settings
 from core.errors import UnavailableError
 from core.processes import die_with_parent
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 # The stream engine's Kafka client (aiokafka) loads when it runs: the local engine never needs it.
 
 Progress = Callable[[int, int], None]  # (done, total)
+FRESH = TickerState()  # a ticker not seen yet (states are immutable, so one serves all)
 
 
 class BacktestError(UnavailableError):
@@ -98,19 +100,20 @@ def run_local(
     kept = capacity(forecaster, settings.kafka.closes_kept)
     for first in range(0, len(ticks), size):
         chunk = ticks[first : first + size]
-        batch = [
-            Incoming(
-                t.ticker.encode(),
-                t.model_dump_json().encode(),
-                "backtest",
-                0,
-                first_offset + first + i,
+        with collector_paused():
+            batch = [
+                Incoming(
+                    t.ticker.encode(),
+                    t.model_dump_json().encode(),
+                    "backtest",
+                    0,
+                    first_offset + first + i,
+                )
+                for i, t in enumerate(chunk)
+            ]
+            result = process_batch(
+                batch, lambda t: states.get(t, FRESH), forecaster, kept, settings.performance
             )
-            for i, t in enumerate(chunk)
-        ]
-        result = process_batch(
-            batch, lambda t: states.get(t, TickerState()), forecaster, kept, settings.performance
-        )
         states.update(result.states)
         replay.forecasts += result.forecasts
         replay.scores += result.scores

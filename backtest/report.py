@@ -8,7 +8,7 @@ not their number times the tickers'.
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -91,6 +91,26 @@ def _extras(rows: pd.DataFrame, alerts: list[DriftAlert]) -> dict:
         "mae_in_drift": mae(actual[inside], forecast[inside]) if inside.any() else None,
         "mae_outside_drift": mae(actual[~inside], forecast[~inside]) if (~inside).any() else None,
     }
+
+
+def expected_splits(
+    replayed: dict[str, pd.DataFrame],
+    frames: dict[str, pd.DataFrame],
+    start: date,
+    end: date,
+    window: int,
+) -> list[tuple[np.ndarray, int]]:
+    """The GARCH training splits `build_report` will ask for, told from the prices before the
+    replay: a ticker's first scored close is its first one from `start` on whose previous
+    close ends a full window of `replayed`. A ticker that loses a forecast on the way (a
+    dead-lettered close) asks for another split: only that fit is then made later."""
+    splits = []
+    for ticker, frame in replayed.items():
+        days = frame["date"].dt.date.to_numpy()[window:]
+        first = next((d for d in days if start <= d <= end), None)
+        if first is not None and ticker in frames:
+            splits.append(training_split(frames[ticker], first - timedelta(days=1))[1:])
+    return splits
 
 
 def build_report(

@@ -16,11 +16,17 @@ from typing import Literal
 import pandas as pd
 
 from backtest.engines import LocationRecorder, Progress, Replay, StreamRun, run_local
-from backtest.report import OVERALL, build_report, scored_frame, write_outputs
+from backtest.report import (
+    OVERALL,
+    build_report,
+    expected_splits,
+    scored_frame,
+    write_outputs,
+)
 from core.config import Settings
 from core.errors import InputError
 from model import registry, tracking_start
-from model.baselines import GARCH_FITS, GarchFits
+from model.baselines import GARCH_FITS, GarchFits, garch_prefit
 from model.bundle import ModelBundle
 from model.evaluation import history_start, window_start, windows_in_range
 from model.predictor import Predictor
@@ -189,6 +195,7 @@ def _replay_and_score(job: Job, folder: Path | None = None) -> Scored:
         job.tracking,
     )
     ref = tracking.ref  # the model it fetches; None: walk-forward trains its own
+    fits = GarchFits(settings.data.cache_dir / GARCH_FITS)
     recorder: LocationRecorder | None = None
     with contextlib.ExitStack() as stack:
         # The stream engine's broker and worker start first: their start-up overlaps the
@@ -211,6 +218,10 @@ def _replay_and_score(job: Job, folder: Path | None = None) -> Scored:
         data = load_prices(request.source, request.tickers, settings.data, first, request.end)
         recent = {t: f[f["date"].dt.date >= replay_from] for t, f in data.frames.items()}
         ticks = ticks_in_order(recent, data.source)
+        if predictor is not None:
+            # The report's GARCH baselines fit in other processes while the replay runs.
+            splits = expected_splits(recent, data.frames, request.start, request.end, window)
+            stack.enter_context(garch_prefit(splits, fits, settings.backtest.fit_processes))
         if stream is not None and predictor is not None:
             stream.serve(predictor.version)
             replay = stream.replay(ticks, predictor.forecaster, progress)
@@ -253,7 +264,6 @@ def _replay_and_score(job: Job, folder: Path | None = None) -> Scored:
         "scores": len(replay.scores),
         "repeats_dropped": replay.repeats,
     }
-    fits = GarchFits(settings.data.cache_dir / GARCH_FITS)
     processes = settings.backtest.fit_processes
     report = build_report(rows, alerts, meta, data.frames, shrink, fits, processes)
     report["plots"] = _plots(settings, request, len(data.frames), say)

@@ -13,7 +13,7 @@ import hashlib
 import json
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from importlib import metadata
@@ -128,29 +128,52 @@ def prefit_garch(splits: Sequence[tuple[np.ndarray, int]], fits: GarchFits, proc
     report then reads every fit from disk. Fits are deterministic, so they are the same bits
     as in the report's own process. Returns how many were fitted; with too few to share out,
     none (the report fits them itself)."""
+    with garch_prefit(splits, fits, processes) as fitted:
+        pass
+    return fitted.count
+
+
+@dataclass
+class Prefitted:
+    """How many fits a `garch_prefit` kept; known once its block has ended."""
+
+    count: int = 0
+
+
+@contextlib.contextmanager
+def garch_prefit(
+    splits: Sequence[tuple[np.ndarray, int]], fits: GarchFits, processes: int
+) -> Iterator[Prefitted]:
+    """`prefit_garch`, fitting in other processes while the block runs; the fits are kept
+    when it ends. A backtest replays meanwhile: on two cores, the fits that followed the
+    replay now run beside it. A block that raises cancels the fits not started."""
     todo: dict[str, np.ndarray] = {}
     for training in (garch_training(returns, fit_end) for returns, fit_end in splits):
         if training.size >= GARCH_MIN_RETURNS:
             key = GarchFits.key(training)
             if key not in todo and fits.get(key) is None:
                 todo[key] = training
+    fitted = Prefitted()
     workers = min(processes, len(todo) // MIN_FITS_PER_PROCESS)
     if workers < 2:
-        return 0
+        yield fitted
+        return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     # spawn: the backtest's threads (progress bar, ONNX Runtime) make fork unsafe.
     context = multiprocessing.get_context("spawn")
     chunk = max(1, len(todo) // (workers * 4))
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+    pool = ProcessPoolExecutor(workers, mp_context=context)
+    try:
         done = pool.map(_fit_or_none, todo.values(), chunksize=chunk)
-        fitted = 0
+        yield fitted
         for key, fit in zip(todo, done, strict=True):
             if fit is not None:
                 fits.put(key, fit)
-                fitted += 1
-    return fitted
+                fitted.count += 1
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _recursion(inputs: np.ndarray, weight: float, decay: float, start: float) -> np.ndarray:

@@ -23,6 +23,7 @@ from mode.utils.objects import cached_property
 from mode.utils.queues import FlowControlEvent
 
 from core import kafka as bus
+from core.collector import collector_paused
 from core.config import Settings
 from core.errors import KafkaUnreachableError, TickcastError
 from core.logs import OutageFilter
@@ -299,10 +300,14 @@ async def deliver(
     of a replay's time, for sensors and callbacks these raw messages do not need.
     """
     producer = await app.maybe_start_producer()
+    with collector_paused():
+        records = [
+            (topic, key.encode(), msg.model_dump_json().encode(), ts)
+            for topic, key, msg, ts in _outputs(names, result)
+        ]
     sent: list[Awaitable[Any]] = []
-    for topic, key, msg, ts in _outputs(names, result):
-        value = msg.model_dump_json().encode()
-        sent.append(await producer.send(topic, key.encode(), value, None, ts, None))
+    for topic, key, value, ts in records:
+        sent.append(await producer.send(topic, key, value, None, ts, None))
     await asyncio.gather(*sent)
     for ticker, state in result.states.items():
         table[ticker.encode()] = state.to_json()
@@ -368,7 +373,10 @@ def create_app(settings: Settings, forecaster: Forecaster) -> faust.App:
 
     def computed(batch: list[Incoming]) -> BatchResult:
         started = time.perf_counter()
-        result = process_batch(batch, lookup, holder.current, holder.capacity, settings.performance)
+        with collector_paused():
+            result = process_batch(
+                batch, lookup, holder.current, holder.capacity, settings.performance
+            )
         metrics.record_batch(result, len(batch), time.perf_counter() - started)
         for letter in result.dead_letters:
             logger.warning(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 from datetime import date
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from backtest.engines import run_local, run_stream
 from backtest.run import BacktestRequest, run_backtest
 from core import kafka as bus
 from core.config import KafkaSettings
+from model.baselines import GARCH_FITS, MIN_FITS_PER_PROCESS
 from model.predictor import Predictor
 from model.training import train
 from producers.calendar import trading_days
@@ -304,3 +306,35 @@ def test_a_version_the_registry_no_longer_names_is_replayed_again_on_its_own(
     again = LastAnswers.model_validate_json((cache / LAST_ANSWERS).read_text())
     assert again.refs[alias] == answer
     shutil.rmtree(other)
+
+
+def test_garch_fits_run_beside_the_replay_and_give_the_same_report(
+    store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With many tickers, every GARCH fit is made in other processes while the local replay
+    runs (the report then fits none), and the figures are those of fits made in process."""
+    import backtest.report
+
+    tickers = [f"G{i:02d}" for i in range(2 * MIN_FITS_PER_PROCESS + 1)]
+    request = BacktestRequest(
+        "synthetic", tickers, date(2020, 3, 2), date(2020, 5, 29), engine="local", plots=False
+    )
+    after_replay: list[int] = []
+    real = backtest.report.prefit_garch
+
+    def counting(*args, **kwargs) -> int:
+        after_replay.append(real(*args, **kwargs))
+        return after_replay[-1]
+
+    monkeypatch.setattr(backtest.report, "prefit_garch", counting)
+    kept = store.data.cache_dir / GARCH_FITS
+    shutil.rmtree(kept, ignore_errors=True)
+    report = run_backtest(store, request, lambda _: None)
+    assert after_replay == [0]  # every fit was on disk when the report asked
+    assert len(list(kept.glob("*.json"))) == len(tickers)
+
+    shutil.rmtree(kept)
+    alone = store.model_copy(
+        update={"backtest": store.backtest.model_copy(update={"fit_processes": 1})}
+    )
+    assert run_backtest(alone, request, lambda _: None)["metrics"] == report["metrics"]
