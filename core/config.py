@@ -362,6 +362,13 @@ class BacktestSettings(BaseModel, frozen=True):
         description="Per-ticker PNGs are drawn by default for at most this many tickers "
         "(each costs about 0.4 s); --plots draws them for any number, --no-plots never.",
     )
+    max_table_tickers: int = Field(
+        20,
+        ge=0,
+        description="Tickers listed one by one in the table the command prints; above it, "
+        "only the overall figures (report.md, report.json and --json hold every ticker: a "
+        "thousand tickers' rows took seconds to draw in a terminal nobody scrolls).",
+    )
     stream_settle_s: float = Field(
         0.5,
         gt=0,

@@ -173,6 +173,11 @@ def check_range(
     Commands that load a model first (it says how much history to read) call this so that a
     range outside the data, or a wrong file, fails in a second. Offline sources are read
     (cheap); Yahoo is left to the load itself, which asks it once and names the range.
+    Synthetic prices of every ticker share their dates, so one ticker answers for all: a
+    thousand would be generated twice, for nothing.
     """
-    if parse_source(spec).kind != "yahoo":
+    kind = parse_source(spec).kind
+    if kind == "synthetic":
+        load_prices(spec, tickers[:1], settings, start, end)
+    elif kind != "yahoo":
         load_prices(spec, tickers, settings, start, end)

@@ -120,3 +120,21 @@ def test_check_range_leaves_yahoo_to_the_load(monkeypatch, data_settings) -> Non
     check_range("yahoo", ["CMIG4.SA"], data_settings, date(2030, 1, 1))
     with pytest.raises(AssertionError, match="asked Yahoo"):  # the load does ask it
         load_prices("yahoo", ["CMIG4.SA"], data_settings, date(2030, 1, 1))
+
+
+def test_check_range_of_synthetic_prices_generates_one_ticker(monkeypatch, data_settings) -> None:
+    """Every synthetic ticker has the same dates: checking one checks all, and the load
+    generates the rest once."""
+    made: list[str] = []
+    real = sources.synthetic_bars
+
+    def counting(ticker, *args, **kwargs):
+        made.append(ticker)
+        return real(ticker, *args, **kwargs)
+
+    monkeypatch.setattr(sources, "synthetic_bars", counting)
+    tickers = ["S1", "S2", "S3"]
+    check_range("synthetic", tickers, data_settings, date(2024, 1, 2), date(2024, 3, 28))
+    assert made == ["S1"]
+    with pytest.raises(NoClosesInRange, match="no S1 closes between 2024-06-01 and 2024-06-02"):
+        check_range("synthetic", tickers, data_settings, date(2024, 6, 1), date(2024, 6, 2))

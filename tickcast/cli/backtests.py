@@ -34,10 +34,17 @@ class Engine(StrEnum):
     local = "local"
 
 
-def summary(report: dict) -> Table:
-    """The figures table every report shares, plus the backtest's own: DM and alerts."""
+def summary(report: dict, max_tickers: int) -> Table:
+    """The figures table every report shares, plus the backtest's own: DM and alerts. Above
+    `max_tickers` tickers, the overall figures only."""
+    from model.reports import OVERALL  # loaded by the backtest already
+
     label = " [yellow](synthetic data)[/yellow]" if report["synthetic"] else ""
-    metrics = {ticker: MetricSet.model_validate(m) for ticker, m in report["metrics"].items()}
+    shown = report["metrics"]
+    tickers = len(shown) - (OVERALL in shown)
+    if tickers > max_tickers:
+        shown = {OVERALL: shown[OVERALL]}
+    metrics = {ticker: MetricSet.model_validate(m) for ticker, m in shown.items()}
     table = metrics_table(
         f"Backtest {report['start']}..{report['end']}, {report['engine']} engine, "
         f"{report['interval_method']} intervals{label}",
@@ -46,8 +53,14 @@ def summary(report: dict) -> Table:
     extras = ", ".join(
         f"{t} DM p {m['dm_pvalue']:.3f} ({m['drift_alerts']} drift, "
         f"{m['performance_alerts']} performance alerts)"
-        for t, m in report["metrics"].items()
+        for t, m in shown.items()
     )
+    if len(shown) < len(report["metrics"]):
+        extras += (
+            f". {tickers} tickers: overall figures only (more than "
+            f"TICKCAST_BACKTEST__MAX_TABLE_TICKERS, {max_tickers}); report.md and --json list "
+            "each ticker"
+        )
     seen = report.get("trained_on")
     trained = f", trained on {TrainedOn.model_validate(seen).describe()}" if seen else ""
     table.caption = f"model {report['model']}{trained}. {extras}. " + (table.caption or "")
@@ -130,6 +143,6 @@ def backtest(
     if as_json:
         typer.echo(json.dumps(report, indent=2, default=str))
         return
-    out.print(summary(report))
+    out.print(summary(report, cfg.backtest.max_table_tickers))
     where = f"; files in {report['out']}" if report["out"] else ""
     note(f"MLflow run {report['mlflow_run_id']}{where}")
