@@ -102,15 +102,23 @@ def expected_splits(
 ) -> list[tuple[np.ndarray, int]]:
     """The GARCH training splits `build_report` will ask for, told from the prices before the
     replay: a ticker's first scored close is its first one from `start` on whose previous
-    close ends a full window of `replayed`. A ticker that loses a forecast on the way (a
-    dead-lettered close) asks for another split: only that fit is then made later."""
-    splits = []
+    close ends a full window of `replayed`, and the split ends the day before it, as
+    `history_until` says. A ticker that loses a forecast on the way (a dead-lettered close)
+    asks for another split: only that fit is then made later."""
+    until = {}
     for ticker, frame in replayed.items():
         days = frame["date"].dt.date.to_numpy()[window:]
         first = next((d for d in days if start <= d <= end), None)
         if first is not None and ticker in frames:
-            splits.append(training_split(frames[ticker], first - timedelta(days=1))[1:])
-    return splits
+            until[ticker] = first - timedelta(days=1)
+    return _garch_splits(frames, until)
+
+
+def _garch_splits(
+    frames: dict[str, pd.DataFrame], fit_until: dict[str, date]
+) -> list[tuple[np.ndarray, int]]:
+    """(returns, fit_end) of each ticker's training split, as the GARCH prefit takes them."""
+    return [training_split(frames[t], until)[1:] for t, until in fit_until.items()]
 
 
 def build_report(
@@ -133,8 +141,7 @@ def build_report(
     scored = as_scored(rows)
     fit_until = history_until(scored)
     if fits is not None and fit_processes > 1:
-        splits = [training_split(frames[t], until)[1:] for t, until in fit_until.items()]
-        prefit_garch(splits, fits, fit_processes)
+        prefit_garch(_garch_splits(frames, fit_until), fits, fit_processes)
     baselines = baselines_for(scored, frames, fit_until, fits)
     metrics = report_metrics(scored, baselines, shrink)
     groups = scored.groups()  # positions in `rows` too: `scored` reads it row for row
