@@ -7,6 +7,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 
+def pause() -> bool:
+    """Stop the cyclic collector; whether this call stopped it (False: it was already off, and
+    whoever turned it off will turn it on)."""
+    if not gc.isenabled():
+        return False
+    gc.disable()
+    return True
+
+
+def resume(paused: bool) -> None:
+    """Undo `pause`: the collector runs again only if that call stopped it."""
+    if paused:
+        gc.enable()
+
+
 @contextmanager
 def collector_paused() -> Iterator[None]:
     """Run the block without the cyclic collector; it comes back as it was, also on error.
@@ -16,11 +31,8 @@ def collector_paused() -> Iterator[None]:
     passes in between found nothing and cost about a fifth of the batch. Whatever the block
     leaves is scanned once, at the first collection after it.
     """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
+    paused = pause()
     try:
         yield
     finally:
-        gc.enable()
+        resume(paused)

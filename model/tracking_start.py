@@ -10,11 +10,12 @@ closes the child's stdin, and the child ends once it has read it.
 
 from __future__ import annotations
 
-import gc
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+from core import collector
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]  # the child runs this very code
 COMMANDS = frozenset({"backtest", "evaluate"})  # the commands whose first step is the child
@@ -57,17 +58,14 @@ def start_early(argv: list[str] | None = None) -> None:
     global _early, _collector_paused
     if _early is None and is_tracked_command(sys.argv if argv is None else argv):
         _early = spawn()
-        if gc.isenabled():
-            gc.disable()
-            _collector_paused = True
+        _collector_paused = collector.pause()
 
 
 def imports_done() -> None:
     """The command's own work starts: the collector runs again, if `start_early` paused it."""
     global _collector_paused
-    if _collector_paused:
-        _collector_paused = False
-        gc.enable()
+    paused, _collector_paused = _collector_paused, False
+    collector.resume(paused)
 
 
 def adopt() -> subprocess.Popen:

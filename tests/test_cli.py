@@ -167,14 +167,14 @@ def test_backtest_json_and_table(trained: str, monkeypatch: pytest.MonkeyPatch) 
     assert {"mase", "dm_pvalue", "drift_alerts"} <= set(report["metrics"]["AAA"])
     table = runner.invoke(app, args)
     assert table.exit_code == 0 and "MASE" in table.stdout and "DM p" in table.stdout
-    assert "│ AAA " in table.stdout and "overall figures only" not in table.stdout
+    assert "│ AAA " in table.stdout and "Overall figures only" not in table.stdout
     # Above TICKCAST_BACKTEST__MAX_TABLE_TICKERS, the table holds the overall row alone.
     monkeypatch.setenv("TICKCAST_BACKTEST__MAX_TABLE_TICKERS", "0")
     get_settings.cache_clear()
     short = runner.invoke(app, args)
     assert short.exit_code == 0 and "│ overall " in short.stdout
     words = " ".join(short.stdout.split())  # the caption wraps
-    assert "│ AAA " not in short.stdout and "1 tickers: overall figures only" in words
+    assert "│ AAA " not in short.stdout and "Overall figures only for these 1 tickers" in words
     refused = runner.invoke(app, [*args[:-2], "--engine", "stream", "--retrain-every", "20"])
     assert refused.exit_code == 1 and "local engine" in refused.output
 

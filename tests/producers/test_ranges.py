@@ -123,8 +123,8 @@ def test_check_range_leaves_yahoo_to_the_load(monkeypatch, data_settings) -> Non
 
 
 def test_check_range_of_synthetic_prices_generates_one_ticker(monkeypatch, data_settings) -> None:
-    """Every synthetic ticker has the same dates: checking one checks all, and the load
-    generates the rest once."""
+    """Every synthetic ticker has the same dates: checking one checks all, and an empty
+    range still fails the check."""
     made: list[str] = []
     real = sources.synthetic_bars
 

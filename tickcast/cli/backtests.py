@@ -57,7 +57,7 @@ def summary(report: dict, max_tickers: int) -> Table:
     )
     if len(shown) < len(report["metrics"]):
         extras += (
-            f". {tickers} tickers: overall figures only (more than "
+            f". Overall figures only for these {tickers} tickers (more than "
             f"TICKCAST_BACKTEST__MAX_TABLE_TICKERS, {max_tickers}); report.md and --json list "
             "each ticker"
         )
