@@ -5,20 +5,32 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 
 from core.config import Settings
 from tickcast.launcher import Children, Served, UpOptions, start_services
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]
+DEAF_SLEEPER = [
+    sys.executable,
+    "-c",
+    "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)",
+]
+STOP_TIMEOUT_S = 15.0  # what `stop` waits for a child that ignores SIGTERM
 
 
 def test_a_retired_child_is_stopped_and_forgotten_and_the_others_run_on() -> None:
+    """Even one deaf to SIGTERM, as the API is while its start-up waits for `up`'s choice:
+    retiring it does not wait for a stop timeout."""
     children = Children(lambda _name, _line: None)
-    worker = children.start("worker", SLEEPER, dict(os.environ))
+    worker = children.start("worker", DEAF_SLEEPER, dict(os.environ))
     api = children.start("API", SLEEPER, dict(os.environ))
     try:
-        children.retire("worker", timeout_s=5)
+        time.sleep(1.0)  # the worker has set SIGTERM aside
+        started = time.monotonic()
+        children.retire("worker")
+        assert time.monotonic() - started < STOP_TIMEOUT_S
         assert worker.poll() is not None
         assert [name for name, _ in children.processes] == ["API"]
         assert api.poll() is None
