@@ -47,23 +47,11 @@ class Validated:
         return self.frame.empty and not dated_in_range and (self.out_of_range or not self.rows_in)
 
 
-def _drop(
-    frame: pd.DataFrame, mask: pd.Series, reason: str, dropped: dict[str, int]
-) -> pd.DataFrame:
-    count = int(mask.sum())
-    if count:
-        dropped[reason] = dropped.get(reason, 0) + count
-    return frame.loc[~mask]
-
-
-def is_filler(frame: pd.DataFrame) -> pd.Series:
+def is_filler(values: dict[str, np.ndarray]) -> np.ndarray:
     """Rows Yahoo inserts on some holidays: open = high = low = close and zero volume."""
-    flat = (
-        (frame["open"] == frame["close"])
-        & (frame["high"] == frame["close"])
-        & (frame["low"] == frame["close"])
-    )
-    return flat & (frame["volume"] == 0)
+    close = values["close"]
+    flat = (values["open"] == close) & (values["high"] == close) & (values["low"] == close)
+    return flat & (values["volume"] == 0)
 
 
 def nothing_left(dropped: dict[str, int]) -> str:
@@ -104,30 +92,57 @@ def validate_bars(
     `raw` has a `date` column (datetimes or ISO text: no day/month order is guessed) and
     numeric-ish OHLCV columns; missing open/high/low/volume columns become NaN. Duplicate
     dates keep the last row, the newest.
+
+    Each reason counts only rows that passed the checks before it. The checks run on numpy
+    arrays and the frame is built once, at the end: a backtest validates every ticker it
+    replays, and pandas' cost per step was most of loading 1,000 synthetic tickers.
     """
     dropped: dict[str, int] = {}
-    frame = raw.copy()
-    for column in PRICE_COLUMNS[1:]:
-        if column not in frame:
-            frame[column] = np.nan
-        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
-    dates = pd.to_datetime(frame["date"], errors="coerce", utc=True, format="ISO8601")
-    frame["date"] = dates.dt.tz_localize(None).dt.normalize().astype("datetime64[ns]")
-    frame = _drop(frame, frame["date"].isna(), INVALID_DATE, dropped)
-    dated = len(frame)
+    values = {
+        column: pd.to_numeric(raw[column], errors="coerce").astype("float64").to_numpy()
+        if column in raw
+        else np.full(len(raw), np.nan)
+        for column in PRICE_COLUMNS[1:]
+    }
+    dates = pd.to_datetime(raw["date"], errors="coerce", utc=True, format="ISO8601")
+    day = dates.dt.tz_localize(None).dt.normalize().to_numpy("datetime64[ns]")
+    keep = ~np.isnat(day)
+    _count(~keep, INVALID_DATE, dropped)
+    dated = int(keep.sum())
     if start is not None:
-        frame = frame.loc[frame["date"] >= pd.Timestamp(start)]
+        keep &= day >= np.datetime64(start, "ns")
     if end is not None:
-        frame = frame.loc[frame["date"] <= pd.Timestamp(end)]
-    rows_in = len(frame) + dropped.get(INVALID_DATE, 0)  # rows in range, plus undatable ones
-    out_of_range = dated - len(frame)
-    frame = _drop(frame, ~np.isfinite(frame["close"]), NON_FINITE_CLOSE, dropped)
-    frame = _drop(frame, frame["close"] <= 0, NON_POSITIVE_CLOSE, dropped)
+        keep &= day <= np.datetime64(end, "ns")
+    rows_in = int(keep.sum()) + dropped.get(INVALID_DATE, 0)  # in range, plus undatable rows
+    out_of_range = dated - int(keep.sum())
+    close = values["close"]
+    keep = _without(keep, ~np.isfinite(close), NON_FINITE_CLOSE, dropped)
+    keep = _without(keep, close <= 0, NON_POSITIVE_CLOSE, dropped)
     if drop_filler:
-        frame = _drop(frame, is_filler(frame), FILLER_ROW, dropped)
-    frame = frame.sort_values("date", kind="stable")
-    frame = _drop(frame, frame["date"].duplicated(keep="last"), DUPLICATE_DATE, dropped)
-    frame = frame.loc[:, list(PRICE_COLUMNS)].reset_index(drop=True)
+        keep = _without(keep, is_filler(values), FILLER_ROW, dropped)
+    rows = np.flatnonzero(keep)
+    rows = rows[np.argsort(day[rows], kind="stable")]
+    # Sorted by date, a row whose successor has the same date is an older duplicate.
+    older = np.zeros(len(rows), dtype=bool)
+    older[:-1] = day[rows[:-1]] == day[rows[1:]]
+    _count(older, DUPLICATE_DATE, dropped)
+    rows = rows[~older]
+    frame = pd.DataFrame(
+        {"date": day[rows], **{column: values[column][rows] for column in PRICE_COLUMNS[1:]}}
+    )
     for reason, count in dropped.items():
         logger.info("dropped %d rows: %s", count, reason)
     return Validated(frame=frame, rows_in=rows_in, dropped=dropped, out_of_range=out_of_range)
+
+
+def _count(mask: np.ndarray, reason: str, dropped: dict[str, int]) -> None:
+    count = int(mask.sum())
+    if count:
+        dropped[reason] = dropped.get(reason, 0) + count
+
+
+def _without(keep: np.ndarray, bad: np.ndarray, reason: str, dropped: dict[str, int]) -> np.ndarray:
+    """`keep` less the rows it still holds that are `bad`, counted under `reason`."""
+    hit = keep & bad
+    _count(hit, reason, dropped)
+    return keep & ~hit

@@ -188,3 +188,25 @@ def test_real_file_keeps_filler_rows_when_told(shared_data: Path, tmp_path: Path
     settings = DataSettings(dir=tmp_path, drop_filler_rows=False)
     report = load_prices(f"csv:{shared_data / 'CMIG4.SA.csv'}", [], settings).reports["CMIG4.SA"]
     assert report.dropped == {} and report.rows_out == report.rows_in == 1738
+
+
+def test_a_row_bad_in_several_ways_counts_once_under_its_first_reason() -> None:
+    """Dates, then the close, then filler, then duplicates: a duplicate of a dropped row is
+    no duplicate, and a nullable integer column with a gap reads as floats with NaN."""
+    raw = bars(
+        *GOOD,
+        ("not a date", 1.0, 1.0, 1.0, np.nan, 0),  # undated and no close: an invalid date
+        ("2024-01-03", 1.0, 1.0, 1.0, -1.0, 0),  # a held date, but not positive
+        ("2024-01-04", 5.0, 5.0, 5.0, 5.0, 0),  # a held date, but filler
+        ("2024-01-02", 9.0, 9.5, 8.5, 9.2, 100),  # a later row of a held date: kept
+    )
+    raw["volume"] = pd.array([1000, 2000, None, 0, 0, 0, 100], dtype="Int64")
+    result = validate_bars(raw)
+    assert result.dropped == {
+        INVALID_DATE: 1,
+        NON_POSITIVE_CLOSE: 1,
+        FILLER_ROW: 1,
+        DUPLICATE_DATE: 1,
+    }
+    assert result.frame["close"].tolist() == [9.2, 11.0, 11.2]
+    assert np.isnan(result.frame["volume"].iloc[2]) and result.frame["volume"].dtype == "float64"
