@@ -108,7 +108,11 @@ class ScoreHistory:
         kept = (
             self.rows[max(len(self.rows) - keep + 1, 0) :] if version == self.version else _NO_ROWS
         )
-        return ScoreHistory(version, _frozen(np.vstack((kept, row))))
+        # np.vstack's checks and its promotion of the row cost more than the copy itself.
+        rows = np.empty((len(kept) + 1, ROW_WIDTH))
+        rows[:-1] = kept
+        rows[-1] = row
+        return ScoreHistory(version, _frozen(rows))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ScoreHistory):

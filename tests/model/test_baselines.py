@@ -8,7 +8,13 @@ from arch import arch_model
 from scipy import stats
 
 from core.errors import InputError
-from model.baselines import BASELINES, BaselineForecast, _empirical, baseline_forecasts
+from model.baselines import (
+    BASELINES,
+    BaselineForecast,
+    _empirical,
+    baseline_forecasts,
+    linear_constraints,
+)
 from model.intervals import LEVELS, covered
 
 
@@ -156,3 +162,34 @@ def test_garch_refuses_too_little_training_data() -> None:
 def test_bad_targets_are_refused(fit_end: int, targets: list[int]) -> None:
     with pytest.raises(InputError):
         baseline_forecasts(_returns(400, seed=10), fit_end, np.array(targets, dtype=np.int64))
+
+
+def _numerical(a: np.ndarray, b: np.ndarray) -> list[dict]:
+    """The constraints as arch gives them: functions alone, differenced by SciPy."""
+    return [{k: v for k, v in c.items() if k != "jac"} for c in linear_constraints(a, b)]
+
+
+@pytest.mark.parametrize("seed", [3, 8, 21])
+def test_garch_fits_with_exact_constraint_jacobians_reach_the_same_optimum(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each constraint's Jacobian is its row; the fit given them ends where SciPy's
+    finite differences end, to SLSQP's tolerance."""
+    from arch.univariate import base
+
+    a = np.array([[0.0, 1.0, 0.0], [0.0, -1.0, -1.0]])
+    b = np.array([0.0, -1.0])
+    for given, row, value in zip(linear_constraints(a, b), a, b, strict=True):
+        x = np.array([0.3, 0.2, 0.5])
+        assert given["fun"](x) == pytest.approx(row @ x - value)
+        assert np.array_equal(given["jac"](x), row)
+    returns = 100 * _returns(800, seed)
+    fits = {}
+    for name, constraints in (("numerical", _numerical), ("exact", linear_constraints)):
+        monkeypatch.setattr(base, "constraint", constraints)
+        model = arch_model(returns, mean="Constant", vol="GARCH", p=1, q=1, dist="t")
+        fits[name] = model.fit(disp="off")
+    numerical, exact = fits["numerical"], fits["exact"]
+    assert exact.convergence_flag == numerical.convergence_flag == 0
+    assert exact.loglikelihood == pytest.approx(numerical.loglikelihood, abs=1e-5)
+    np.testing.assert_allclose(exact.params, numerical.params, rtol=1e-2)
