@@ -265,6 +265,19 @@ def _arch_model() -> Callable[..., Any]:
     return arch_model
 
 
+@lru_cache(maxsize=1)
+def _blas() -> Any:
+    """The BLAS libraries loaded (numpy's and SciPy's), found once, after arch's imports.
+
+    SLSQP's linear algebra runs on them, and their sums depend on how many threads they
+    use: a fit runs on one, so it is the same bits in every process (a backtest, its
+    fitting children, a test worker that set OPENBLAS_NUM_THREADS after loading numpy).
+    """
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
 def linear_constraints(a: np.ndarray, b: np.ndarray) -> list[dict[str, Any]]:
     """arch's inequality constraints, a @ params - b >= 0 row by row, each with its Jacobian.
 
@@ -291,7 +304,7 @@ def _fit_garch(training: np.ndarray) -> GarchFit:
     """arch's GARCH(1,1)-t fit of the training split's percent returns, checked."""
     model = _arch_model()(training, mean="Constant", vol="GARCH", p=1, q=1, dist="t")
     try:
-        with warnings.catch_warnings():
+        with _blas().limit(limits=1, user_api="blas"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             fit = model.fit(disp="off")
     except (ValueError, RuntimeError, np.linalg.LinAlgError, FloatingPointError) as exc:

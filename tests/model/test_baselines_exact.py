@@ -170,3 +170,16 @@ def test_evaluate_keeps_its_garch_fits_and_reports_the_same_figures(
     again = evaluate(predictor, data, *span, fits=fits)
     assert plain.model_dump() == first.model_dump() == again.model_dump()
     assert again.metrics["AAA"].baselines["garch"].pinball > 0
+
+
+def test_a_fit_is_the_same_bits_whatever_blas_threads_its_process_has() -> None:
+    """SLSQP's sums depend on BLAS's thread count: a backtest and its fitting children, or a
+    test worker that set OPENBLAS_NUM_THREADS after loading numpy, fitted different bits."""
+    from threadpoolctl import threadpool_limits
+
+    trainings = [baselines.garch_training(_returns(800, seed=200 + i), 600) for i in range(3)]
+    with threadpool_limits(limits=2, user_api="blas"):
+        two = [baselines._fit_garch(training) for training in trainings]
+    with threadpool_limits(limits=1, user_api="blas"):
+        one = [baselines._fit_garch(training) for training in trainings]
+    assert two == one
