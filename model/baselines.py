@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache, partial
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy import special
@@ -26,6 +26,9 @@ from scipy import special
 from core.errors import InputError
 from core.files import write_atomically
 from model.intervals import LEVELS
+
+if TYPE_CHECKING:
+    from threadpoolctl import ThreadpoolController
 
 BASELINES = ("ewma", "empirical", "garch")
 
@@ -266,7 +269,7 @@ def _arch_model() -> Callable[..., Any]:
 
 
 @lru_cache(maxsize=1)
-def _blas() -> Any:
+def _blas() -> ThreadpoolController:
     """The BLAS libraries loaded (numpy's and SciPy's), found once, after arch's imports.
 
     SLSQP's linear algebra runs on them, and their sums depend on how many threads they
@@ -282,7 +285,7 @@ def linear_constraints(a: np.ndarray, b: np.ndarray) -> list[dict[str, Any]]:
     """arch's inequality constraints, a @ params - b >= 0 row by row, each with its Jacobian.
 
     arch gives SLSQP the functions alone, so SciPy approximated the gradient of every
-    constraint by finite differences on every iteration: about 40% of a GARCH fit, for
+    constraint by finite differences on every iteration: about half of a GARCH fit, for
     gradients that are the constant rows of `a`. The same constraints, so the same maximum
     likelihood, to SLSQP's tolerance.
     """
