@@ -8,7 +8,7 @@ not their number times the tickers'.
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +17,7 @@ import pandas as pd
 from backtest.scoring import drift_mask
 from core.errors import InputError
 from model.baselines import GarchFits, prefit_garch
-from model.evaluation import history_until
+from model.evaluation import history_until, last_fit_day
 from model.intervals import LEVELS, level_key
 from model.metrics import diebold_mariano, mae
 from model.reports import OVERALL, Scored, baselines_for, report_metrics, training_split
@@ -102,15 +102,15 @@ def expected_splits(
 ) -> list[tuple[np.ndarray, int]]:
     """The GARCH training splits `build_report` will ask for, told from the prices before the
     replay: a ticker's first scored close is its first one from `start` on whose previous
-    close ends a full window of `replayed`, and the split ends the day before it, as
-    `history_until` says. A ticker that loses a forecast on the way (a dead-lettered close)
+    close ends a full window of `replayed`, and the split ends on `last_fit_day` of it, as
+    `history_until` cuts it. A ticker that loses a forecast on the way (a dead-lettered close)
     asks for another split: only that fit is then made later."""
     until = {}
     for ticker, frame in replayed.items():
         days = frame["date"].dt.date.to_numpy()[window:]
         first = next((d for d in days if start <= d <= end), None)
         if first is not None and ticker in frames:
-            until[ticker] = first - timedelta(days=1)
+            until[ticker] = last_fit_day(first)
     return _garch_splits(frames, until)
 
 

@@ -102,10 +102,15 @@ def windows_in_range(
     return windows.take(mask)
 
 
+def last_fit_day(first_target: date) -> date:
+    """The last day a ticker's baselines may fit on: the day before its first scored target."""
+    return first_target - timedelta(days=1)
+
+
 def history_until(scored: Scored) -> dict[str, date]:
-    """Per ticker, the day before its first scored target: what the baselines may fit on."""
+    """Per ticker, `last_fit_day` of its first scored target."""
     return {
-        ticker: scored.target_date[rows].min().astype(date) - timedelta(days=1)
+        ticker: last_fit_day(scored.target_date[rows].min().astype(date))
         for ticker, rows in scored.groups().items()
     }
 

@@ -288,9 +288,25 @@ def _outputs(names: dict[str, str], result: BatchResult) -> list[tuple[str, str,
     ]
 
 
-async def deliver(
-    app: faust.App, table: MutableMapping[bytes, Any], names: dict[str, str], result: BatchResult
-) -> None:
+@dataclass(frozen=True)
+class Outgoing:
+    """A batch ready to leave: its records (topic, key, value, record timestamp), encoded, and
+    the states to write once the broker has them."""
+
+    records: list[tuple[str, bytes, bytes, float]]
+    states: dict[str, TickerState]
+
+
+def outgoing(names: dict[str, str], result: BatchResult) -> Outgoing:
+    """Encode everything `result` sends (on the event loop, with no await in between)."""
+    records = [
+        (topic, key.encode(), msg.model_dump_json().encode(), ts)
+        for topic, key, msg, ts in _outputs(names, result)
+    ]
+    return Outgoing(records, result.states)
+
+
+async def deliver(app: faust.App, table: MutableMapping[bytes, Any], batch: Outgoing) -> None:
     """A batch's outputs on the bus, confirmed by the broker, and only then the table state
     that depends on them: a crash in between sends them again (the same ids), never a state
     whose outputs were lost.
@@ -300,16 +316,11 @@ async def deliver(
     of a replay's time, for sensors and callbacks these raw messages do not need.
     """
     producer = await app.maybe_start_producer()
-    with collector_paused():
-        records = [
-            (topic, key.encode(), msg.model_dump_json().encode(), ts)
-            for topic, key, msg, ts in _outputs(names, result)
-        ]
     sent: list[Awaitable[Any]] = []
-    for topic, key, value, ts in records:
+    for topic, key, value, ts in batch.records:
         sent.append(await producer.send(topic, key, value, None, ts, None))
     await asyncio.gather(*sent)
-    for ticker, state in result.states.items():
+    for ticker, state in batch.states.items():
         table[ticker.encode()] = state.to_json()
 
 
@@ -367,16 +378,18 @@ def create_app(settings: Settings, forecaster: Forecaster) -> faust.App:
                 for e in batch_events
             ]
             try:
-                await deliver(app, table, names, computed(batch))
+                await deliver(app, table, computed(batch))
             except ModelCallFailed as exc:
                 exit_for_restart("the forecast agent", exc)
 
-    def computed(batch: list[Incoming]) -> BatchResult:
+    def computed(batch: list[Incoming]) -> Outgoing:
+        """The batch processed and its outputs encoded, in one pause of the collector."""
         started = time.perf_counter()
         with collector_paused():
             result = process_batch(
                 batch, lookup, holder.current, holder.capacity, settings.performance
             )
+            ready = outgoing(names, result)
         metrics.record_batch(result, len(batch), time.perf_counter() - started)
         for letter in result.dead_letters:
             logger.warning(
@@ -386,7 +399,7 @@ def create_app(settings: Settings, forecaster: Forecaster) -> faust.App:
                 letter.offset,
                 letter.error,
             )
-        return result
+        return ready
 
     async def swap(event: ModelEvent) -> None:
         """Serve the announced version; one that cannot be loaded is logged and counted, and

@@ -18,7 +18,7 @@ from core.config import KafkaSettings, Settings
 from producers import calendar
 from schemas.drift import DriftReport
 from schemas.messages import Forecast
-from streams.app import STATE_CODEC, create_app, deliver
+from streams.app import STATE_CODEC, create_app, deliver, outgoing
 from streams.broker import EmbeddedBroker
 from streams.pipeline import BatchResult
 from streams.state import TickerState
@@ -77,7 +77,9 @@ async def settle() -> None:
 async def delivering() -> tuple[PendingProducer, dict, asyncio.Task]:
     """A batch being delivered, as far as it gets while the broker confirms nothing."""
     producer, table = PendingProducer(), {}
-    task = asyncio.create_task(deliver(AppWith(producer), table, KafkaSettings().topics, batch()))
+    task = asyncio.create_task(
+        deliver(AppWith(producer), table, outgoing(KafkaSettings().topics, batch()))
+    )
     await settle()
     return producer, table, task
 
