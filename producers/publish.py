@@ -10,8 +10,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from core.collector import collector_paused
 from core.config import KafkaSettings
 from schemas.messages import PriceTick
 
@@ -24,35 +26,41 @@ def ticks_in_order(
     """Ticks of every ticker merged in date order (ticker order within a day).
 
     `after` holds the last date already published per ticker; only later ones are kept.
+    A backtest of 1,000 tickers makes 300,000 ticks: they are read column by column, with
+    the cyclic collector paused (its passes rescanned every tick made so far).
     """
     after = after or {}
     synthetic = source.partition(":")[0].strip().lower() == "synthetic"
     ticks = []
-    for ticker, frame in frames.items():
-        last = after.get(ticker)
-        for row in frame.itertuples(index=False):
-            day = row.date.date()
-            if last is not None and day <= last:
-                continue
-            ticks.append(
-                PriceTick(
-                    ticker=ticker,
-                    date=day,
-                    close=float(row.close),
-                    source=source,
-                    synthetic=synthetic,
-                    open=_number(row.open),
-                    high=_number(row.high),
-                    low=_number(row.low),
-                    volume=_number(row.volume),
+    with collector_paused():
+        for ticker, frame in frames.items():
+            last = after.get(ticker)
+            days = frame["date"].dt.date.tolist()
+            columns = [_numbers(frame[c]) for c in ("close", "open", "high", "low", "volume")]
+            for day, close, open_, high, low, volume in zip(days, *columns, strict=True):
+                if last is not None and day <= last:
+                    continue
+                ticks.append(
+                    PriceTick(
+                        ticker=ticker,
+                        date=day,
+                        close=close,
+                        source=source,
+                        synthetic=synthetic,
+                        open=open_,
+                        high=high,
+                        low=low,
+                        volume=volume,
+                    )
                 )
-            )
-    ticks.sort(key=lambda t: (t.date, t.ticker))
+        ticks.sort(key=lambda t: (t.date, t.ticker))
     return ticks
 
 
-def _number(value: float) -> float | None:
-    return None if pd.isna(value) else float(value)
+def _numbers(column: pd.Series) -> list[float | None]:
+    """A column's values as floats, None where unknown."""
+    values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+    return [None if v != v else v for v in values.tolist()]  # NaN != NaN
 
 
 def timestamp_ms(day: date) -> int:

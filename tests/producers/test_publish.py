@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from datetime import UTC, date, datetime
 
 import pandas as pd
@@ -38,6 +39,32 @@ def test_ticks_are_merged_in_date_order_then_ticker() -> None:
         ("2024-01-04", "BBB"),
     ]
     assert ticks[0].close == 20.0 and ticks[0].volume is None and ticks[0].source == "csv:x"
+
+
+def test_a_tick_carries_each_known_price_and_none_for_a_gap() -> None:
+    gappy = pd.DataFrame(
+        {
+            "date": pd.to_datetime(["2024-01-02", "2024-01-03"]),
+            "open": [9.5, float("nan")],
+            "high": [10.5, 11.0],
+            "low": [float("nan"), 10.0],
+            "close": [10.0, 10.5],
+            "volume": pd.array([1200, None], dtype="Int64"),  # a nullable column with a gap
+        }
+    )
+    collecting = gc.isenabled()
+    first, second = ticks_in_order({"AAA": gappy}, "synthetic")
+    assert gc.isenabled() == collecting  # the collector comes back as it was
+    assert (first.open, first.high, first.low, first.close, first.volume) == (
+        9.5,
+        10.5,
+        None,
+        10.0,
+        1200.0,
+    )
+    assert (second.open, second.low, second.volume) == (None, 10.0, None)
+    assert first.synthetic and second.date == date(2024, 1, 3)
+    assert all(type(v) is float for v in (first.close, first.open, first.volume))
 
 
 def test_follow_publishes_only_dates_after_the_ledger(tmp_path) -> None:
