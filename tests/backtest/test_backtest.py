@@ -338,3 +338,35 @@ def test_garch_fits_run_beside_the_replay_and_give_the_same_report(
         update={"backtest": store.backtest.model_copy(update={"fit_processes": 1})}
     )
     assert run_backtest(alone, request, lambda _: None)["metrics"] == report["metrics"]
+
+
+def test_the_report_is_built_with_the_collector_paused_and_drawn_with_it_running(
+    store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The replay's messages go by reference counting before the collector runs again: its
+    passes would otherwise scan every one of them. Plots (matplotlib makes cycles) and
+    whatever comes after run with it on."""
+    import gc
+
+    import backtest.run as run
+
+    seen: dict[str, bool] = {}
+    build, write = run.build_report, run.write_outputs
+
+    def building(*args, **kwargs) -> dict:
+        seen["report"] = gc.isenabled()
+        return build(*args, **kwargs)
+
+    def writing(*args, **kwargs):  # type: ignore[no-untyped-def]
+        seen["files"] = gc.isenabled()
+        return write(*args, **kwargs)
+
+    monkeypatch.setattr(run, "build_report", building)
+    monkeypatch.setattr(run, "write_outputs", writing)
+    request = BacktestRequest(
+        "synthetic", ["AAA"], date(2020, 3, 2), date(2020, 4, 30), engine="local", out=tmp_path
+    )
+    assert gc.isenabled()
+    run_backtest(store, request, lambda _: None)
+    assert seen == {"report": False, "files": True}
+    assert gc.isenabled()
