@@ -240,7 +240,9 @@ def _empirical(returns: np.ndarray, targets: np.ndarray, taus: np.ndarray) -> Ba
     full = targets >= EMPIRICAL_WINDOW
     if full.any():
         rows = np.lib.stride_tricks.sliding_window_view(returns, EMPIRICAL_WINDOW)
-        windows = rows[targets[full] - EMPIRICAL_WINDOW]
+        # Sorted once: quantile's and median's partitions of sorted rows are quick, and they
+        # pick the same values (half the time of partitioning each row twice).
+        windows = np.sort(rows[targets[full] - EMPIRICAL_WINDOW], axis=1)
         quantiles[full] = np.quantile(windows, taus, axis=1).T
         point[full] = np.median(windows, axis=1)
     for i in np.flatnonzero(~full):
