@@ -181,6 +181,15 @@ class KafkaSettings(BaseModel, frozen=True):
     model_events_topic: str = "model-events"
     batch_size: int = Field(500, ge=1, le=10_000, description="Most closes per inference batch.")
     batch_window_ms: int = Field(20, ge=0, le=5_000, description="Longest wait to fill a batch.")
+    producer_batch_kb: int = Field(
+        256,
+        ge=16,
+        le=1000,
+        description="Most bytes (KB) the worker's producer puts in one record batch per "
+        "partition. Kafka's 16 KB default held about ten forecasts, so a micro-batch's sends "
+        "waited for the broker every few messages. Keep it under the broker's "
+        "message.max.bytes (1 MB by default).",
+    )
     metrics_port: int | Literal["auto"] = Field(
         9108, description="Prometheus port; auto: a free one, logged; 0 disables."
     )

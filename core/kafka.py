@@ -208,6 +208,7 @@ def faust_options(kafka: KafkaSettings) -> dict[str, Any]:
         "broker": broker_url(bootstrap(kafka), kafka.fetch_max_wait_ms),
         "TableManager": PromptTableManager,
         "producer_acks": -1,
+        "producer_max_batch_size": kafka.producer_batch_kb * 1024,
         "processing_guarantee": kafka.processing_guarantee,
         "broker_commit_interval": kafka.commit_interval_s,
         "broker_session_timeout": kafka.session_timeout_s,
