@@ -236,7 +236,13 @@ def _replay_and_score(job: Job, folder: Path | None = None) -> Scored:
             replay = stream.replay(ticks, predictor.forecaster, progress)
         elif predictor is not None:
             recorder = LocationRecorder(predictor.forecaster)
-            replay = run_local(ticks, recorder.forecaster(), settings, progress=progress)
+            replay = run_local(
+                ticks,
+                recorder.forecaster(),
+                settings,
+                progress=progress,
+                processes=settings.backtest.replay_processes,
+            )
     versions: list[str] = []
     locations: dict[tuple[str, date], float] = {}
     shrink = None

@@ -392,6 +392,19 @@ class BacktestSettings(BaseModel, frozen=True):
         description="Processes that fit the GARCH baselines not yet on disk when there are "
         "many (tens of ms each); 1 fits them in the backtest's own process.",
     )
+    replay_processes: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description="--engine local: processes that share a long replay's tickers (the "
+        "backtest's own and forked children); 1 replays in the backtest's own process.",
+    )
+    split_min_closes: int = Field(
+        20_000,
+        ge=1,
+        description="--engine local: the fewest closes a replay shares among "
+        "replay_processes; a shorter one costs less than its children's start and results.",
+    )
 
 
 class Settings(BaseSettings):

@@ -312,7 +312,9 @@ def test_garch_fits_run_beside_the_replay_and_give_the_same_report(
     store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With many tickers, every GARCH fit is made in other processes while the local replay
-    runs (the report then fits none), and the figures are those of fits made in process."""
+    runs (the report then fits none), and the figures are those of fits made in process.
+    The replay is shared with a forked child meanwhile, beside the fitting pool's threads."""
+    import backtest.engines
     import backtest.report
 
     tickers = [f"G{i:02d}" for i in range(2 * MIN_FITS_PER_PROCESS + 1)]
@@ -327,17 +329,25 @@ def test_garch_fits_run_beside_the_replay_and_give_the_same_report(
         return after_replay[-1]
 
     monkeypatch.setattr(backtest.report, "prefit_garch", counting)
+    splits: list[int] = []
+    real_split = backtest.engines._split
+
+    def splitting(shares, *args):  # type: ignore[no-untyped-def]
+        splits.append(len(shares))
+        return real_split(shares, *args)
+
+    monkeypatch.setattr(backtest.engines, "_split", splitting)
     kept = store.data.cache_dir / GARCH_FITS
     shutil.rmtree(kept, ignore_errors=True)
-    report = run_backtest(store, request, lambda _: None)
+    report = run_backtest(_split(store, 2), request, lambda _: None)
     assert after_replay == [0]  # every fit was on disk when the report asked
     assert len(list(kept.glob("*.json"))) == len(tickers)
+    assert splits == [2]
 
     shutil.rmtree(kept)
-    alone = store.model_copy(
-        update={"backtest": store.backtest.model_copy(update={"fit_processes": 1})}
-    )
+    alone = _split(store, 1, fit_processes=1)
     assert run_backtest(alone, request, lambda _: None)["metrics"] == report["metrics"]
+    assert splits == [2]  # one process: no split
 
 
 def test_the_report_is_built_with_the_collector_paused_and_drawn_with_it_running(
@@ -370,3 +380,90 @@ def test_the_report_is_built_with_the_collector_paused_and_drawn_with_it_running
     run_backtest(store, request, lambda _: None)
     assert seen == {"report": False, "files": True}
     assert gc.isenabled()
+
+
+def _split(store, processes: int, **backtest):
+    """`store` replaying in `processes` processes from `split_min_closes` closes on."""
+    update = {"replay_processes": processes, "split_min_closes": 1, **backtest}
+    return store.model_copy(update={"backtest": store.backtest.model_copy(update=update)})
+
+
+SPLIT_TICKERS = ["AAA", "BBB", "CCC", "DDD", "EEE"]
+
+
+@pytest.fixture(scope="module")
+def split_ticks(store):
+    data = load_prices("synthetic", SPLIT_TICKERS, store.data, date(2019, 10, 1), date(2020, 9, 30))
+    return ticks_in_order(data.frames, data.source)
+
+
+def test_a_replay_shared_among_processes_sends_the_same_messages_in_the_same_order(
+    store, split_ticks
+) -> None:
+    """Tickers go to forked children and come back merged by offset: the very list one
+    process makes, the network's locations included, and the progress counts every close."""
+    from backtest.engines import LocationRecorder
+
+    dump = lambda items: [m.model_dump(mode="json", exclude={"produced_at"}) for m in items]  # noqa: E731
+    predictor = Predictor.load(store, synthetic=True)
+    alone, shared = LocationRecorder(predictor.forecaster), LocationRecorder(predictor.forecaster)
+    one = run_local(split_ticks, alone.forecaster(), store)
+    seen: list[tuple[int, int]] = []
+    three = run_local(
+        split_ticks,
+        shared.forecaster(),
+        _split(store, 3),
+        progress=lambda done, total: seen.append((done, total)),
+        processes=3,
+    )
+    assert len(one.forecasts) > 900 and len(one.alerts) > 0
+    assert dump(three.forecasts) == dump(one.forecasts)
+    assert dump(three.scores) == dump(one.scores)
+    assert dump(three.alerts) == dump(one.alerts)
+    assert shared.locations == alone.locations
+    assert seen[-1] == (len(split_ticks), len(split_ticks))
+    assert [done for done, _ in seen] == sorted(done for done, _ in seen)
+
+
+def test_a_replay_process_that_dies_or_fails_is_named_with_the_way_out(
+    store, split_ticks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    import backtest.engines as engines
+    from backtest.engines import BacktestError
+
+    predictor = Predictor.load(store, synthetic=True)
+    settings = _split(store, 2)
+    with monkeypatch.context() as patch:
+        patch.setattr(engines, "_child", lambda *args: os._exit(9))  # killed, say, by the OOM
+        with pytest.raises(BacktestError, match=r"without its results \(exit code 9\); run again"):
+            run_local(split_ticks, predictor.forecaster, settings, processes=2)
+
+    parent, real = os.getpid(), engines._replay
+
+    def failing_in_the_child(*args):  # type: ignore[no-untyped-def]
+        if os.getpid() != parent:
+            raise ValueError("no room left on the device")
+        return real(*args)
+
+    monkeypatch.setattr(engines, "_replay", failing_in_the_child)
+    with pytest.raises(BacktestError, match="failed: ValueError: no room left on the device"):
+        run_local(split_ticks, predictor.forecaster, settings, processes=2)
+
+
+def test_a_short_replay_or_one_that_goes_on_from_states_stays_in_one_process(
+    store, split_ticks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import backtest.engines as engines
+
+    def refused(*args):  # type: ignore[no-untyped-def]
+        raise AssertionError("split")
+
+    monkeypatch.setattr(engines, "_split", refused)
+    predictor = Predictor.load(store, synthetic=True)
+    short = _split(store, 2, split_min_closes=len(split_ticks) + 1)
+    assert run_local(split_ticks, predictor.forecaster, short, processes=2).forecasts
+    states: dict = {}
+    assert run_local(split_ticks, predictor.forecaster, _split(store, 2), states, processes=2)
+    assert set(states) == set(SPLIT_TICKERS)  # walk-forward reads them for its next block
