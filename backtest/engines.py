@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import json
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any, cast
 from core.collector import collector_paused
 from core.config import Settings
 from core.errors import UnavailableError
-from core.processes import die_with_parent
+from core.processes import die_with_parent, forked_helper
 from model.forecaster import Forecaster, WindowInput
 from schemas.messages import DriftAlert, Forecast, ForecastScore, PriceTick
 from streams.pipeline import Incoming, capacity, process_batch
@@ -97,12 +98,14 @@ def run_local(
 
     With `processes` > 1 and at least `backtest.split_min_closes` closes, a fresh replay
     (no `states`) shares its tickers among that many processes: this one and forked
-    children (see `_split`). Tickers never interact and a window's forecast does not depend
-    on its batch, so the outputs are the same, in the same order.
+    children (see `_split`), where the platform can fork. Tickers never interact and a
+    window's forecast does not depend on its batch, so the outputs are the same, in the
+    same order.
     """
     started = time.perf_counter()
     numbered = list(enumerate(ticks, start=first_offset))
-    shares = _shares(numbered, processes) if states is None and processes > 1 else []
+    forks = processes > 1 and "fork" in multiprocessing.get_all_start_methods()
+    shares = _shares(numbered, processes) if states is None and forks else []
     if len(shares) > 1 and len(ticks) >= settings.backtest.split_min_closes:
         replay = _split(shares, forecaster, settings, progress, len(ticks))
     else:
@@ -194,7 +197,6 @@ def _split(
     as JSON, which pydantic writes and reads in about 50 µs per close, against 250 µs to
     pickle them. A LocationRecorder's locations come back with them.
     """
-    import multiprocessing
     import pickle
 
     context = multiprocessing.get_context("fork")
@@ -259,6 +261,8 @@ def _child(
 ) -> None:
     """A forked child's replay of its share, sent back as JSON (or the error's one line)."""
     import pickle
+
+    forked_helper()
 
     def step(count: int) -> None:
         done.value += count

@@ -164,7 +164,9 @@ def garch_prefit(
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    # spawn: the backtest's threads (progress bar, ONNX Runtime) make fork unsafe.
+    # spawn: its workers import arch and run every fit's code, with the backtest's threads
+    # (progress bar) alive at the fork; the replay's forked children (backtest/engines.py)
+    # run only the loaded pipeline and their pipe.
     context = multiprocessing.get_context("spawn")
     chunk = max(1, len(todo) // (workers * 4))
     pool = ProcessPoolExecutor(workers, mp_context=context)

@@ -31,13 +31,18 @@ def child_env() -> dict[str, str]:
 
 
 def spawn() -> subprocess.Popen:
-    """`python -m model.tracking` running this code, whatever the cwd; pipes on both ends."""
+    """`python -m model.tracking` running this code, whatever the cwd; pipes on both ends.
+
+    In a session of its own: a Ctrl-C at the terminal reaches the command, whose end closes
+    the child's stdin, which ends the child; in the command's group, the child also took the
+    Ctrl-C and printed a traceback of its own."""
     return subprocess.Popen(
         [sys.executable, "-m", "model.tracking"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
         env=child_env(),
+        start_new_session=True,
     )
 
 

@@ -452,6 +452,30 @@ def test_a_replay_process_that_dies_or_fails_is_named_with_the_way_out(
         run_local(split_ticks, predictor.forecaster, settings, processes=2)
 
 
+def test_ctrl_c_is_the_commands_to_handle_not_its_replay_childs(
+    store, split_ticks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C reaches the whole process group: a child that took it would die with a
+    traceback of its own; it ignores it, and the command stops its children itself."""
+    import os
+    import signal
+
+    import backtest.engines as engines
+
+    parent, real = os.getpid(), engines._replay
+
+    def interrupted_in_the_child(*args):  # type: ignore[no-untyped-def]
+        if os.getpid() != parent:
+            os.kill(os.getpid(), signal.SIGINT)
+        return real(*args)
+
+    monkeypatch.setattr(engines, "_replay", interrupted_in_the_child)
+    predictor = Predictor.load(store, synthetic=True)
+    shared = run_local(split_ticks, predictor.forecaster, _split(store, 2), processes=2)
+    alone = run_local(split_ticks, predictor.forecaster, store)
+    assert len(shared.forecasts) == len(alone.forecasts) > 900
+
+
 def test_a_short_replay_or_one_that_goes_on_from_states_stays_in_one_process(
     store, split_ticks, monkeypatch: pytest.MonkeyPatch
 ) -> None:

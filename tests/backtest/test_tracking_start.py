@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -84,6 +85,46 @@ def test_a_child_no_command_adopted_ends_when_its_stdin_closes() -> None:
             child.kill()
         if child.stdout is not None:
             child.stdout.close()
+
+
+CTRL_C_AT_THE_COMMAND = """
+import signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as at a terminal
+from model import tracking_start
+child = tracking_start.spawn()
+print(child.pid, flush=True)
+try:
+    time.sleep(120)
+except KeyboardInterrupt:
+    sys.exit(130)
+"""
+
+
+def test_ctrl_c_at_the_command_ends_its_mlflow_child_without_a_traceback() -> None:
+    """The terminal sends Ctrl-C to the command's process group; the command's end closes
+    the child's stdin, and the child ends on its own, quietly."""
+    import os
+    import signal
+
+    command = subprocess.Popen(
+        [sys.executable, "-c", CTRL_C_AT_THE_COMMAND],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=tracking_start.child_env(),
+        start_new_session=True,  # its own group, as a terminal's foreground job
+    )
+    try:
+        assert command.stdout is not None
+        assert int(command.stdout.readline()) > 0  # the child has started
+        time.sleep(0.5)  # it is importing MLflow
+        os.killpg(command.pid, signal.SIGINT)
+        _, errors = command.communicate(timeout=120)  # until the child, which shares stderr, ends
+    finally:
+        if command.poll() is None:
+            command.kill()
+    assert command.returncode == 130
+    assert "Traceback" not in errors and "KeyboardInterrupt" not in errors, errors
 
 
 def test_a_child_that_died_is_replaced(monkeypatch: pytest.MonkeyPatch) -> None:
