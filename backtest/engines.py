@@ -300,6 +300,9 @@ def _merged(parts: list[Replay], numbered: Numbered) -> Replay:
     Each output comes from the close of its ticker and date (a forecast's as_of, a score's
     target date, an alert's as_of), and a ticker's closes are all in one part, whose outputs
     are already in message order: merging by that close's offset restores the whole order.
+    A date sent again makes nothing new (a duplicate, or a correction for the DLQ), so the
+    first close of each ticker and date is the one; a backtest's prices are all real or all
+    synthetic, so no later close of the other kind starts a ticker afresh on that date.
     """
     offsets: dict[tuple[str, date], int] = {}
     for offset, tick in numbered:
