@@ -104,15 +104,20 @@ def run_local(
     """
     started = time.perf_counter()
     numbered = list(enumerate(ticks, start=first_offset))
-    forks = processes > 1 and "fork" in multiprocessing.get_all_start_methods()
-    shares = _shares(numbered, processes) if states is None and forks else []
-    if len(shares) > 1 and len(ticks) >= settings.backtest.split_min_closes:
-        replay = _split(shares, forecaster, settings, progress, len(ticks))
-    else:
-        # Paused over the whole replay, not per batch: the results it keeps grow with every
-        # batch, and each collection on resuming rescanned all of them (a sixth of a
-        # 1,000-ticker replay).
-        with collector_paused():
+    split = (
+        states is None
+        and processes > 1
+        and len(ticks) >= settings.backtest.split_min_closes
+        and "fork" in multiprocessing.get_all_start_methods()
+    )
+    shares = _shares(numbered, processes) if split else []
+    # Paused over the whole replay, not per batch: the results it keeps grow with every
+    # batch, and each collection on resuming rescanned all of them (a sixth of a 1,000-ticker
+    # replay). Forked children inherit the pause, as they do the model.
+    with collector_paused():
+        if len(shares) > 1:  # one ticker makes one share
+            replay = _split(shares, forecaster, settings, progress, len(ticks))
+        else:
             replay = _replay(numbered, forecaster, settings, states, _steps(progress, len(ticks)))
     replay.seconds = time.perf_counter() - started
     return replay
@@ -195,7 +200,8 @@ def _split(
     and it only runs the pipeline and writes to its pipe, touching no lock that another
     thread of this process (a progress bar, a process pool) may hold. It sends its outputs
     as JSON, which pydantic writes and reads in about 50 µs per close, against 250 µs to
-    pickle them. A LocationRecorder's locations come back with them.
+    pickle them. A LocationRecorder's locations come back with them. Called with the
+    collector paused (`run_local`), which the children inherit.
     """
     import pickle
 
@@ -212,45 +218,43 @@ def _split(
         if progress:
             progress(own + others(), total)
 
-    # Paused before the forks: the children inherit the pause, as they do the model.
-    with collector_paused():
-        try:
-            for share in shares[1:]:
-                receiver, sender = context.Pipe(duplex=False)
-                done = context.Value("q", 0, lock=False)  # written by the child alone
-                child = context.Process(
-                    target=_child, args=(sender, share, forecaster, settings, done), daemon=True
-                )
-                child.start()
-                sender.close()
-                children.append((child, receiver, done, len(share)))
-            parts = [_replay(shares[0], forecaster, settings, None, step)]
-            for child, receiver, _, size in children:
-                while not receiver.poll(PROGRESS_POLL_S):  # True on data, or on EOF
-                    if progress:
-                        progress(own + others(), total)
-                try:
-                    outcome, payload = pickle.loads(receiver.recv_bytes())
-                except EOFError:
-                    child.join()
-                    raise BacktestError(
-                        f"the process replaying {size:,} closes ended without its results "
-                        f"(exit code {child.exitcode}); run again with "
-                        "TICKCAST_BACKTEST__REPLAY_PROCESSES=1 to replay in one process"
-                    ) from None
+    try:
+        for share in shares[1:]:
+            receiver, sender = context.Pipe(duplex=False)
+            done = context.Value("q", 0, lock=False)  # written by the child alone
+            child = context.Process(
+                target=_child, args=(sender, share, forecaster, settings, done), daemon=True
+            )
+            child.start()
+            sender.close()
+            children.append((child, receiver, done, len(share)))
+        parts = [_replay(shares[0], forecaster, settings, None, step)]
+        for child, receiver, _, size in children:
+            while not receiver.poll(PROGRESS_POLL_S):  # True on data, or on EOF
+                if progress:
+                    progress(own + others(), total)
+            try:
+                outcome, payload = pickle.loads(receiver.recv_bytes())
+            except EOFError:
                 child.join()
-                if outcome != "ok":
-                    raise BacktestError(f"the process replaying {size:,} closes failed: {payload}")
-                parts.append(_received(payload, forecaster))
-            if progress:
-                progress(total, total)
-            return _merged(parts, [item for share in shares for item in share])
-        finally:
-            for child, receiver, _, _ in children:
-                receiver.close()
-                if child.is_alive():
-                    child.kill()
-                    child.join()
+                raise BacktestError(
+                    f"the process replaying {size:,} closes ended without its results "
+                    f"(exit code {child.exitcode}); run again with "
+                    "TICKCAST_BACKTEST__REPLAY_PROCESSES=1 to replay in one process"
+                ) from None
+            child.join()
+            if outcome != "ok":
+                raise BacktestError(f"the process replaying {size:,} closes failed: {payload}")
+            parts.append(_received(payload, forecaster))
+        if progress:
+            progress(total, total)
+        return _merged(parts, [item for share in shares for item in share])
+    finally:
+        for child, receiver, _, _ in children:
+            receiver.close()
+            if child.is_alive():
+                child.kill()
+                child.join()
 
 
 PROGRESS_POLL_S = 0.2  # how often the progress shows the children's closes while they run

@@ -452,6 +452,29 @@ def test_a_replay_process_that_dies_or_fails_is_named_with_the_way_out(
         run_local(split_ticks, predictor.forecaster, settings, processes=2)
 
 
+def test_a_replay_child_runs_with_the_collector_paused_as_its_parent_does(
+    store, split_ticks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+    import os
+
+    import backtest.engines as engines
+
+    parent, real = os.getpid(), engines._replay
+
+    def checking(*args):  # type: ignore[no-untyped-def]
+        if gc.isenabled():
+            raise AssertionError(
+                f"collector on in {'the parent' if os.getpid() == parent else 'a child'}"
+            )
+        return real(*args)
+
+    monkeypatch.setattr(engines, "_replay", checking)
+    predictor = Predictor.load(store, synthetic=True)
+    assert run_local(split_ticks, predictor.forecaster, _split(store, 2), processes=2).forecasts
+    assert gc.isenabled()
+
+
 def test_ctrl_c_is_the_commands_to_handle_not_its_replay_childs(
     store, split_ticks, monkeypatch: pytest.MonkeyPatch
 ) -> None:

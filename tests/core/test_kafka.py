@@ -69,7 +69,7 @@ def test_exactly_once_reaches_the_faust_app() -> None:
 
 
 def test_the_workers_producer_takes_a_micro_batch_of_forecasts_without_waiting() -> None:
-    """With Kafka's 16 KB record batches, every eleventh forecast-sized send waited for the
+    """With Kafka's 16 KB record batches, every twelfth forecast-sized send waited for the
     broker to drain the last batch; the worker's producer holds a whole micro-batch."""
     import faust
     from aiokafka.errors import KafkaTimeoutError
