@@ -30,18 +30,15 @@ def _train_in_child(settings_json: str, request_json: str, events: Any, verbose:
     """Child process: load data, train, and report progress and the outcome on `events`.
 
     Only this process imports torch and Lightning (and quiets them as the API's own logging
-    says): the serving process never does.
+    says): the serving process never does. The prices are read first, so a job whose data
+    is bad fails in about a second, not after the seven or so that those imports take.
     """
-    import torch
-
     from core.logs import setup_logging
 
-    setup_logging(verbose, heavy=True)
+    setup_logging(verbose)  # again with heavy=True below, once the data has been read
     # Serving comes first: the child runs niced, on one thread, leaving a core to the API.
     os.nice(10)
-    torch.set_num_threads(1)
 
-    from model.training import train
     from producers.sources import load_prices
 
     try:
@@ -50,6 +47,12 @@ def _train_in_child(settings_json: str, request_json: str, events: Any, verbose:
         data = load_prices(
             request.source, request.tickers, settings.data, request.start, request.end
         )
+        setup_logging(verbose, heavy=True)  # imports Lightning and MLflow, then quiets them
+        import torch
+
+        torch.set_num_threads(1)
+        from model.training import train
+
         result = train(
             data,
             settings,

@@ -26,6 +26,16 @@ TINY_JOB = {
     "end": "2019-12-31",
     "hyperparameters": {"max_epochs": 2, "hidden_size": 8},
 }
+UNUSABLE_JOB = {**TINY_JOB, "source": "csv:AAA.csv"}  # fails as it reads its prices
+
+
+def unusable_prices(tmp_path: Path) -> Path:
+    """A training-data folder whose AAA.csv has no date column: a job on it fails at once,
+    before the child imports torch, for tests about the API rather than the training."""
+    data = tmp_path / "train-data"
+    data.mkdir()
+    (data / "AAA.csv").write_text("when,close\n2024-01-02,10.0\n")
+    return data
 
 
 @pytest.fixture(autouse=True)

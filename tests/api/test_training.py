@@ -10,8 +10,9 @@ from fastapi.testclient import TestClient
 
 from api import metrics
 from api.state import ServiceState
-from tests.api.conftest import AUTH, TINY_JOB, wait_for_job
+from tests.api.conftest import AUTH, TINY_JOB, UNUSABLE_JOB, unusable_prices, wait_for_job
 from tests.api.test_predictions import WINDOW
+from tests.probes import run_probe
 
 GAUGE = 'tickcast_api_model_version{model="tickcast-lstm"}'
 
@@ -77,11 +78,8 @@ def test_bad_hyperparameters_are_422_and_start_nothing(
 def test_a_failing_job_reports_why_without_server_paths_and_frees_the_slot(
     client_for, tmp_path
 ) -> None:
-    data = tmp_path / "train-data"
-    data.mkdir()
-    (data / "AAA.csv").write_text("when,close\n2024-01-02,10.0\n")  # no date column
-    client = client_for(empty=True, train_data_dir=data)
-    body = {**TINY_JOB, "source": "csv:AAA.csv"}
+    client = client_for(empty=True, train_data_dir=unusable_prices(tmp_path))
+    body = UNUSABLE_JOB
     job = client.post("/train", json=body, headers=AUTH).json()
 
     failed = wait_for_job(client, job["job_id"])
@@ -93,9 +91,37 @@ def test_a_failing_job_reports_why_without_server_paths_and_frees_the_slot(
     assert wait_for_job(client, again.json()["job_id"])["state"] == "failed"
 
 
-def test_reading_a_job_needs_the_token(client_for) -> None:
-    client = client_for(empty=True)
-    job = client.post("/train", json=TINY_JOB, headers=AUTH).json()
+# The job's child, run in a fresh interpreter on prices it cannot use: what it reports, and
+# whether it had imported the training libraries by then.
+BAD_DATA_JOB = """
+import json, queue, sys
+from api.jobs import _train_in_child
+from core.config import Settings
+from schemas.api import TrainRequest
+
+events = queue.Queue()
+request = TrainRequest(source="csv:" + sys.argv[1], tickers=["AAA"])
+_train_in_child(Settings().model_dump_json(), request.model_dump_json(), events, False)
+kind, error, *_ = events.get_nowait()
+print(json.dumps({"kind": kind, "error": error, "loaded": [m for m in ("torch", "lightning")
+                  if m in sys.modules]}))
+"""
+
+
+def test_a_job_reads_its_prices_before_it_imports_torch(tmp_path) -> None:
+    """Bad data fails the job at once, not after seconds of importing torch and Lightning."""
+    csv = tmp_path / "AAA.csv"
+    csv.write_text("when,close\n2024-01-02,10.0\n")  # no date column
+
+    report = run_probe(BAD_DATA_JOB, str(csv), env={"TICKCAST_DATA__DIR": str(tmp_path)})
+
+    assert report["kind"] == "error" and "no date column" in report["error"], report
+    assert report["loaded"] == []
+
+
+def test_reading_a_job_needs_the_token(client_for, tmp_path) -> None:
+    client = client_for(empty=True, train_data_dir=unusable_prices(tmp_path))
+    job = client.post("/train", json=UNUSABLE_JOB, headers=AUTH).json()
 
     anonymous = client.get(f"/train/{job['job_id']}")
     assert anonymous.status_code == 401
@@ -104,7 +130,7 @@ def test_reading_a_job_needs_the_token(client_for) -> None:
     assert client.get("/train/unknown").status_code == 401  # not even whether it exists
     wrong = client.get(f"/train/{job['job_id']}", headers={"Authorization": "Bearer nope"})
     assert wrong.status_code == 403
-    assert wait_for_job(client, job["job_id"])["state"] == "succeeded"
+    assert wait_for_job(client, job["job_id"])["state"] == "failed"
 
 
 def test_two_parallel_posts_start_exactly_one_job(client_for) -> None:
@@ -129,7 +155,9 @@ def test_two_parallel_posts_start_exactly_one_job(client_for) -> None:
         assert wait_for_job(client, job["job_id"])["state"] == "succeeded"
 
 
-def test_a_promoted_job_is_served_without_a_restart(client_for) -> None:
+def test_a_promoted_job_is_served_without_a_restart_once_it_succeeds(
+    client_for, monkeypatch
+) -> None:
     metrics.MODEL_VERSION.clear()  # the registry is shared by every app in this process
     client = client_for(empty=True, serve="synthetic")
     assert GAUGE not in client.get("/metrics").text
@@ -138,27 +166,6 @@ def test_a_promoted_job_is_served_without_a_restart(client_for) -> None:
     not_ready = client.get("/ready")
     assert not_ready.status_code == 503 and "no model loaded" in not_ready.json()["reasons"]
     assert client.get("/").json()["status"] == "degraded"
-
-    job = client.post("/train", json=TINY_JOB, headers=AUTH).json()
-    done = wait_for_job(client, job["job_id"])
-    assert (done["state"], done["promoted"], done["alias"]) == ("succeeded", False, "synthetic")
-    assert done["promotion_reason"] == "promoted to synthetic: there was no synthetic yet"
-
-    info = _wait_for_model(client, done["model_version"])
-    assert info["aliases"] == ["synthetic"]
-    assert info["trained_on"]["source_kind"] == "synthetic"
-    assert info["trained_on"]["tickers"] == ["AAA"]
-    answer = client.post("/predict", json={"last_prices": WINDOW})
-    assert answer.status_code == 200
-    assert answer.json()["model_version"] == done["model_version"]
-    assert client.get("/").json()["model_version"] == done["model_version"]
-    assert "no model loaded" not in client.get("/ready").json()["reasons"]
-    # The swap also moves the served-version gauge.
-    assert f"{GAUGE} {float(done['model_version'])}" in client.get("/metrics").text
-
-
-def test_succeeded_means_the_promoted_model_is_already_served(client_for, monkeypatch) -> None:
-    client = client_for(empty=True, serve="synthetic")
     load = ServiceState.load
 
     def slow_load(self: ServiceState, ref: str | None = None):  # a large model or a slow store
@@ -166,14 +173,29 @@ def test_succeeded_means_the_promoted_model_is_already_served(client_for, monkey
         return load(self, ref)
 
     monkeypatch.setattr(ServiceState, "load", slow_load)
+
     job = client.post("/train", json=TINY_JOB, headers=AUTH).json()
     done = wait_for_job(client, job["job_id"])
     try:
-        assert done["alias"] == "synthetic"
+        assert (done["state"], done["promoted"], done["alias"]) == (
+            "succeeded",
+            False,
+            "synthetic",
+        )
+        assert done["promotion_reason"] == "promoted to synthetic: there was no synthetic yet"
+        # "succeeded" means the new model already serves, slow load or not.
         answer = client.post("/predict", json={"last_prices": WINDOW})
         assert answer.status_code == 200, answer.text
+        assert answer.json()["model_version"] == done["model_version"]
     finally:
-        _wait_for_model(client, done["model_version"])  # leave no load running
+        info = _wait_for_model(client, done["model_version"])  # leave no load running
+    assert info["aliases"] == ["synthetic"]
+    assert info["trained_on"]["source_kind"] == "synthetic"
+    assert info["trained_on"]["tickers"] == ["AAA"]
+    assert client.get("/").json()["model_version"] == done["model_version"]
+    assert "no model loaded" not in client.get("/ready").json()["reasons"]
+    # The swap also moves the served-version gauge.
+    assert f"{GAUGE} {float(done['model_version'])}" in client.get("/metrics").text
 
 
 def test_a_model_of_synthetic_prices_never_replaces_the_served_champion(client_for) -> None:
