@@ -45,6 +45,7 @@ class Replay:
     forecasts: list[Forecast] = field(default_factory=list)
     scores: list[ForecastScore] = field(default_factory=list)
     alerts: list[DriftAlert] = field(default_factory=list)
+    scored: int = 0  # forecasts checked against their close: `scores`, if it holds them
     seconds: float = 0.0
     repeats: int = 0  # messages dropped because their id was already seen (redelivery)
 
@@ -90,6 +91,7 @@ def run_local(
     progress: Progress | None = None,
     first_offset: int = 0,
     processes: int = 1,
+    scores: bool = True,
 ) -> Replay:
     """The worker's own batch code, in-process, in batches of the worker's size.
 
@@ -101,6 +103,9 @@ def run_local(
     children (see `_split`), where the platform can fork. Tickers never interact and a
     window's forecast does not depend on its batch, so the outputs are the same, in the
     same order.
+
+    `scores=False` keeps no score messages, only their count (`Replay.scored`): a report
+    reads nothing else of them, and building them was about a sixth of a replay.
     """
     started = time.perf_counter()
     numbered = list(enumerate(ticks, start=first_offset))
@@ -116,9 +121,10 @@ def run_local(
     # replay). Forked children inherit the pause, as they do the model.
     with collector_paused():
         if len(shares) > 1:  # one ticker makes one share
-            replay = _split(shares, forecaster, settings, progress, len(ticks))
+            replay = _split(shares, forecaster, settings, progress, len(ticks), scores)
         else:
-            replay = _replay(numbered, forecaster, settings, states, _steps(progress, len(ticks)))
+            step = _steps(progress, len(ticks))
+            replay = _replay(numbered, forecaster, settings, states, step, scores)
     replay.seconds = time.perf_counter() - started
     return replay
 
@@ -145,6 +151,7 @@ def _replay(
     settings: Settings,
     states: dict[str, TickerState] | None,
     step: Callable[[int], None],
+    scores: bool = True,
 ) -> Replay:
     """The replay itself, in this process."""
     states = {} if states is None else states
@@ -158,12 +165,18 @@ def _replay(
             for offset, t in chunk
         ]
         result = process_batch(
-            batch, lambda t: states.get(t, FRESH), forecaster, kept, settings.performance
+            batch,
+            lambda t: states.get(t, FRESH),
+            forecaster,
+            kept,
+            settings.performance,
+            scores=scores,
         )
         states.update(result.states)
         replay.forecasts += result.forecasts
         replay.scores += result.scores
         replay.alerts += result.alerts
+        replay.scored += result.scored
         step(len(chunk))
     return replay
 
@@ -192,6 +205,7 @@ def _split(
     settings: Settings,
     progress: Progress | None,
     total: int,
+    scores: bool = True,
 ) -> Replay:
     """Replay the first share here and each other one in a forked child, then merge the
     outputs in message order.
@@ -223,12 +237,14 @@ def _split(
             receiver, sender = context.Pipe(duplex=False)
             done = context.Value("q", 0, lock=False)  # written by the child alone
             child = context.Process(
-                target=_child, args=(sender, share, forecaster, settings, done), daemon=True
+                target=_child,
+                args=(sender, share, forecaster, settings, done, scores),
+                daemon=True,
             )
             child.start()
             sender.close()
             children.append((child, receiver, done, len(share)))
-        parts = [_replay(shares[0], forecaster, settings, None, step)]
+        parts = [_replay(shares[0], forecaster, settings, None, step, scores)]
         for child, receiver, _, size in children:
             while not receiver.poll(PROGRESS_POLL_S):  # True on data, or on EOF
                 if progress:
@@ -261,7 +277,12 @@ PROGRESS_POLL_S = 0.2  # how often the progress shows the children's closes whil
 
 
 def _child(
-    sender: Any, share: Numbered, forecaster: Forecaster, settings: Settings, done: Any
+    sender: Any,
+    share: Numbered,
+    forecaster: Forecaster,
+    settings: Settings,
+    done: Any,
+    scores: bool,
 ) -> None:
     """A forked child's replay of its share, sent back as JSON (or the error's one line)."""
     import pickle
@@ -272,12 +293,13 @@ def _child(
         done.value += count
 
     try:
-        replay = _replay(share, forecaster, settings, None, step)
+        replay = _replay(share, forecaster, settings, None, step, scores)
         locations = forecaster.locations if isinstance(forecaster, LocationRecorder) else None
         payload: object = (
             [m.model_dump_json() for m in replay.forecasts],
             [m.model_dump_json() for m in replay.scores],
             [m.model_dump_json() for m in replay.alerts],
+            replay.scored,
             locations,
         )
         outcome = "ok"
@@ -288,13 +310,14 @@ def _child(
 
 
 def _received(payload: Any, forecaster: Forecaster) -> Replay:
-    forecasts, scores, alerts, locations = payload
+    forecasts, scores, alerts, scored, locations = payload
     if locations and isinstance(forecaster, LocationRecorder):
         forecaster.locations.update(locations)
     return Replay(
         forecasts=[Forecast.model_validate_json(m) for m in forecasts],
         scores=[ForecastScore.model_validate_json(m) for m in scores],
         alerts=[DriftAlert.model_validate_json(m) for m in alerts],
+        scored=scored,
     )
 
 
@@ -321,6 +344,7 @@ def _merged(parts: list[Replay], numbered: Numbered) -> Replay:
     merged.alerts = list(
         heapq.merge(*(p.alerts for p in parts), key=lambda m: offsets[(m.ticker, m.as_of)])
     )
+    merged.scored = sum(p.scored for p in parts)
     return merged
 
 
@@ -495,6 +519,7 @@ class StreamRun:
                 map(ForecastScore.model_validate, kept[1]), key=lambda s: (s.as_of, s.ticker)
             ),
             alerts=[DriftAlert.model_validate(a) for a in kept[2]],
+            scored=len(kept[1]),
             seconds=time.perf_counter() - self.started,
             repeats=len(raw) + len(scores) + len(alerts) - sum(map(len, kept)),
         )

@@ -89,11 +89,14 @@ def walk_forward(
             for t in ticks
             if (k == 0 or t.date >= block_start) and (block_end is None or t.date < block_end)
         ]
-        part = run_local(block, predictor.forecaster, settings, states, first_offset=offset)
+        part = run_local(
+            block, predictor.forecaster, settings, states, first_offset=offset, scores=False
+        )
         offset += len(block)
         replay.forecasts += part.forecasts
         replay.scores += part.scores
         replay.alerts += part.alerts
+        replay.scored += part.scored
         replay.seconds += part.seconds
         if progress:
             progress(k + 1, len(starts))
@@ -242,6 +245,7 @@ def _replay_and_score(job: Job, folder: Path | None = None) -> Scored:
                 settings,
                 progress=progress,
                 processes=settings.backtest.replay_processes,
+                scores=False,  # the report counts them: `Replay.scored`
             )
     versions: list[str] = []
     locations: dict[tuple[str, date], float] = {}
@@ -276,7 +280,7 @@ def _replay_and_score(job: Job, folder: Path | None = None) -> Scored:
         "retrains": len(versions),
         "replay_seconds": replay.seconds,
         "forecasts": len(replay.forecasts),
-        "scores": len(replay.scores),
+        "scores": replay.scored,
         "repeats_dropped": replay.repeats,
     }
     processes = settings.backtest.fit_processes

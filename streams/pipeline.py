@@ -52,6 +52,7 @@ class BatchResult:
     redelivered: int = 0  # a message at or before the ticker's last offset: Kafka redelivery
     stale: int = 0  # a close older than the full window: republished history
     expired: int = 0  # forecasts whose target date passed without its close: never scored
+    scored: int = 0  # forecasts checked against their close, whether `scores` holds them or not
 
 
 class BadMessage(ValueError):
@@ -143,6 +144,7 @@ def process_batch(
     capacity: int,
     performance: PerformanceSettings,
     today: date | None = None,
+    scores: bool = True,
 ) -> BatchResult:
     """Apply every message in order, forecast all full windows in one Forecaster call, then
     settle each accepted close in order.
@@ -152,6 +154,8 @@ def process_batch(
     (parsing, checks, calendar, window, scoring) dead-letters that message alone; a failure
     of the batched forward pass raises ModelCallFailed, so the batch is read again.
     `today` (B3's date by the wall clock unless given) bounds the dates accepted.
+    `scores=False` builds no score messages, for a caller that only counts them (`scored`):
+    the ticker's score history, ACI coverages and performance tests move all the same.
     """
     result = BatchResult()
     states: dict[str, TickerState] = {}
@@ -212,14 +216,15 @@ def process_batch(
     # Settling runs in message order (windows are already final; nothing else was touched
     # above), so a batch replayed whole or one close at a time gives the same outputs.
     for message, tick, index in accepted:
-        mark = (len(result.forecasts), len(result.scores), len(result.alerts))
+        mark = (len(result.forecasts), len(result.scores), len(result.alerts), result.scored)
         try:
-            state = settle(states[tick.ticker], tick, forecaster, performance, result)
+            state = settle(states[tick.ticker], tick, forecaster, performance, result, scores)
             if index is not None:
                 state = forecast_message(state, predictions[index], forecaster, result)
         except Exception as exc:
             # Nothing of this close goes out; its window stays applied, as its offset does.
             del result.forecasts[mark[0] :], result.scores[mark[1] :], result.alerts[mark[2] :]
+            result.scored = mark[3]
             result.dead_letters.append(dead_letter(message, _failure(exc)))
             continue
         states[tick.ticker] = state

@@ -30,8 +30,10 @@ def settle(
     forecaster: Forecaster,
     rules: PerformanceSettings,
     result: BatchResult,
+    message: bool = True,
 ) -> TickerState:
-    """Score the forecast waiting for this close; a close past its target date expires it."""
+    """Score the forecast waiting for this close; a close past its target date expires it.
+    `message=False` counts the score without building its message."""
     outstanding = state.outstanding
     if outstanding is None:
         return state
@@ -42,7 +44,9 @@ def settle(
     keep = max(*ROLLING, rules.sessions)
     history = state.history.add(outstanding.model_version, row, keep)
     rows = history.rows
-    result.scores.append(make_score(outstanding, tick.close, rows))
+    result.scored += 1
+    if message:
+        result.scores.append(make_score(outstanding, tick.close, rows))
     calibration = state.calibration
     if (
         calibration.version == outstanding.model_version

@@ -56,6 +56,7 @@ def test_stream_and_local_engines_agree(store, broker, monkeypatch) -> None:
     assert dump(local.forecasts) == dump(stream.forecasts)
     assert dump(local.scores) == dump(stream.scores)
     assert dump(local.alerts) == dump(stream.alerts)
+    assert local.scored == stream.scored == len(local.scores)
     assert stream.repeats == 0
 
 
@@ -134,6 +135,8 @@ def test_report_files_hold_the_figures(store, tmp_path: Path) -> None:
     assert "| AAA |" in markdown and "Diebold-Mariano" in markdown and "synthetic" in markdown
     assert all((out / f"{t}.png").stat().st_size > 5_000 for t in TICKERS)
     assert report["mlflow_run_id"]
+    # Counted, not kept: every forecast but each ticker's last met its close.
+    assert report["scores"] == report["forecasts"] - len(TICKERS) > 0
 
 
 def test_walk_forward_retrains_every_n_trading_days(tmp_path: Path) -> None:
@@ -147,6 +150,7 @@ def test_walk_forward_retrains_every_n_trading_days(tmp_path: Path) -> None:
     assert report["retrains"] == -(-days // 25) == 3
     assert sum("retrained for" in s for s in said) == 3
     assert report["metrics"]["AAA"]["n"] == days
+    assert report["scores"] == report["forecasts"] - 1  # counted across the retrained blocks
 
 
 def test_plots_are_drawn_for_at_most_max_plots_tickers_unless_asked(store, tmp_path: Path) -> None:
@@ -423,6 +427,25 @@ def test_a_replay_shared_among_processes_sends_the_same_messages_in_the_same_ord
     assert shared.locations == alone.locations
     assert seen[-1] == (len(split_ticks), len(split_ticks))
     assert [done for done, _ in seen] == sorted(done for done, _ in seen)
+
+
+def test_a_replay_that_only_counts_its_scores_sends_the_same_forecasts_and_alerts(
+    store, split_ticks
+) -> None:
+    """A backtest's report reads no score message, so its replay builds none: the history,
+    ACI and performance tests behind the forecasts and alerts move all the same."""
+    dump = lambda items: [m.model_dump(mode="json", exclude={"produced_at"}) for m in items]  # noqa: E731
+    predictor = Predictor.load(store, synthetic=True)
+    full = run_local(split_ticks, predictor.forecaster, store)
+    counted = run_local(split_ticks, predictor.forecaster, store, scores=False)
+    shared = run_local(
+        split_ticks, predictor.forecaster, _split(store, 2), processes=2, scores=False
+    )
+    assert full.scored == len(full.scores) > 900 and len(full.alerts) > 0
+    for replay in (counted, shared):
+        assert replay.scores == [] and replay.scored == full.scored
+        assert dump(replay.forecasts) == dump(full.forecasts)
+        assert dump(replay.alerts) == dump(full.alerts)
 
 
 def test_a_replay_process_that_dies_or_fails_is_named_with_the_way_out(
