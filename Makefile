@@ -41,11 +41,10 @@ browser:
 	      || echo "could not install chromium: the dashboard browser test will skip"; \
 	  else echo "chromium not installed (needs root and apt-get): the dashboard browser test will skip"; fi; }
 
-# Three workers (pytest-xdist): most tests spend part of their time waiting on a broker, a
-# subprocess or a training, so two workers left a fifth of two cores idle; a third keeps
-# both busy (on a slow day, 11 min 17 s on two, 9 min 32 s on three). TEST_WORKERS=0 runs
-# the suite in one process.
-TEST_WORKERS ?= 3
+# Two workers (pytest-xdist): most tests wait on a broker, a subprocess or a training, so
+# the suite keeps both cores busy; TEST_WORKERS=0 runs it in one process. A third worker
+# was tried: it starved the niced training child of the API tests (a job ran past 120 s).
+TEST_WORKERS ?= 2
 
 test: install-dev browser
 	$(BIN)/pytest -n $(TEST_WORKERS)

@@ -105,7 +105,7 @@ def run_local(
     same order.
 
     `scores=False` keeps no score messages, only their count (`Replay.scored`): a report
-    reads nothing else of them, and building them was about a sixth of a replay.
+    reads nothing else of them, and building them cost about a seventh of a replay.
     """
     started = time.perf_counter()
     numbered = list(enumerate(ticks, start=first_offset))
