@@ -94,9 +94,8 @@ def walk_forward(
         )
         offset += len(block)
         replay.forecasts += part.forecasts
-        replay.scores += part.scores
         replay.alerts += part.alerts
-        replay.scored += part.scored
+        replay.scored += part.scored  # counted, not kept (`scores=False`)
         replay.seconds += part.seconds
         if progress:
             progress(k + 1, len(starts))

@@ -79,14 +79,13 @@ def test_a_failing_job_reports_why_without_server_paths_and_frees_the_slot(
     client_for, tmp_path
 ) -> None:
     client = client_for(empty=True, train_data_dir=unusable_prices(tmp_path))
-    body = UNUSABLE_JOB
-    job = client.post("/train", json=body, headers=AUTH).json()
+    job = client.post("/train", json=UNUSABLE_JOB, headers=AUTH).json()
 
     failed = wait_for_job(client, job["job_id"])
     assert failed["state"] == "failed" and failed["model_version"] is None
     assert "AAA.csv: no date column" in failed["error"], failed["error"]
     assert str(tmp_path) not in failed["error"]
-    again = client.post("/train", json=body, headers=AUTH)
+    again = client.post("/train", json=UNUSABLE_JOB, headers=AUTH)
     assert again.status_code == 202  # a failure releases the one-job slot
     assert wait_for_job(client, again.json()["job_id"])["state"] == "failed"
 
@@ -110,8 +109,7 @@ print(json.dumps({"kind": kind, "error": error, "loaded": [m for m in ("torch", 
 
 def test_a_job_reads_its_prices_before_it_imports_torch(tmp_path) -> None:
     """Bad data fails the job at once, not after seconds of importing torch and Lightning."""
-    csv = tmp_path / "AAA.csv"
-    csv.write_text("when,close\n2024-01-02,10.0\n")  # no date column
+    csv = unusable_prices(tmp_path) / "AAA.csv"
 
     report = run_probe(BAD_DATA_JOB, str(csv), env={"TICKCAST_DATA__DIR": str(tmp_path)})
 
