@@ -41,10 +41,11 @@ browser:
 	      || echo "could not install chromium: the dashboard browser test will skip"; \
 	  else echo "chromium not installed (needs root and apt-get): the dashboard browser test will skip"; fi; }
 
-# Two workers (pytest-xdist): most tests wait on a broker, a subprocess or a training, so
-# the suite keeps both cores busy; TEST_WORKERS=0 runs it in one process. A third worker
-# was tried: it starved the niced training child of the API tests (a job ran past 120 s).
-TEST_WORKERS ?= 2
+# Three workers (pytest-xdist): most tests wait on a broker, a subprocess or a training, so
+# two left the cores idle a third of the time; TEST_WORKERS=0 runs it in one process. The
+# API tests run their training jobs un-niced: a niced one, beside three busy test processes,
+# got too little CPU to finish in 120 s.
+TEST_WORKERS ?= 3
 
 test: install-dev browser
 	$(BIN)/pytest -n $(TEST_WORKERS)

@@ -36,13 +36,12 @@ def _train_in_child(settings_json: str, request_json: str, events: Any, verbose:
     from core.logs import setup_logging
 
     setup_logging(verbose)  # again with heavy=True below, once the data has been read
-    # Serving comes first: the child runs niced, on one thread, leaving a core to the API.
-    os.nice(10)
-
     from producers.sources import load_prices
 
     try:
         settings = Settings.model_validate_json(settings_json)
+        # Serving comes first: the child runs niced, on one thread, leaving a core to the API.
+        os.nice(settings.api.training_nice)
         request = TrainRequest.model_validate_json(request_json)
         data = load_prices(
             request.source, request.tickers, settings.data, request.start, request.end

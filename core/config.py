@@ -307,6 +307,13 @@ class ApiSettings(BaseModel, frozen=True):
     max_train_bytes: int = Field(
         32 << 20, ge=1024, description="Most bytes of CSV one POST /train job may read."
     )
+    training_nice: int = Field(
+        10,
+        ge=0,
+        le=19,
+        description="Niceness of a training job's process: serving comes first. 0 runs it "
+        "beside the API at an equal share of the CPU.",
+    )
     feed_check_s: float = Field(
         5.0,
         gt=0,

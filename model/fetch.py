@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -126,11 +127,88 @@ def read_record(folder: Path) -> ModelRecord:
     return ModelRecord.model_validate_json((folder / RECORD).read_text())
 
 
+class Resolved(BaseModel):
+    """Which version a ref named, read while the store's file had `stamp`."""
+
+    version: str
+    stamp: list[int]
+
+
+SETTLED_NS = 1_000_000_000  # a store written less than this ago is not remembered
+REFS = "refs"  # the cache's folder of Resolved records, one per alias or version
+_REF_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+def store_stamp(mlflow: MlflowSettings) -> list[int] | None:
+    """The sqlite store's file, and its write-ahead log if any, as modification time and size;
+    None for another kind of store, or none yet. Every write to the registry (a new version,
+    a moved alias) changes it; reads never do."""
+    uri = mlflow.tracking_uri
+    if not uri.startswith("sqlite:///"):
+        return None
+    path = Path(uri.removeprefix("sqlite:///"))
+    stamp: list[int] = []
+    for part in (path, path.with_name(f"{path.name}-wal")):
+        try:
+            status = part.stat()
+        except OSError:
+            if part == path:
+                return None
+            stamp += [0, 0]
+            continue
+        stamp += [status.st_mtime_ns, status.st_size]
+    return stamp
+
+
+def _resolved_path(cache: Path, ref: str) -> Path | None:
+    return cache / REFS / f"{ref}.json" if _REF_NAME.fullmatch(ref) else None
+
+
+def unchanged(mlflow: MlflowSettings, cache: Path, ref: str) -> Path | None:
+    """The cached folder of the version `ref` named when the registry was last read, if the
+    store has not been written since (a sqlite store only): the registry would name the same
+    version again. Saves a start the seconds of a child that imports MLflow."""
+    path = _resolved_path(cache, ref)
+    stamp = store_stamp(mlflow)
+    if path is None or stamp is None or not path.is_file():
+        return None
+    try:
+        resolved = Resolved.model_validate_json(path.read_text())
+    except (OSError, ValidationError):
+        return None
+    return cached(cache, resolved.version) if resolved.stamp == stamp else None
+
+
+def _remember(
+    cache: Path,
+    ref: str,
+    version: str,
+    stamp: list[int] | None,
+    taken: int,
+) -> None:
+    """Record what `ref` named under the stamp taken before the read: a write during the read
+    changes the stamp for good, so the record is never used. Unless the store was written
+    just before the stamp was `taken`: a file's time moves in ticks of a few milliseconds,
+    so a second write in the same tick could leave the stamp as it was."""
+    path = _resolved_path(cache, ref)
+    if path is None or stamp is None or taken - max(stamp[0], stamp[2]) < SETTLED_NS:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(path, Resolved(version=version, stamp=stamp).model_dump_json())
+
+
 def fetch_in_process(mlflow: MlflowSettings, cache: Path, ref: str) -> Path:
     """Resolve `ref` in the registry and make sure the cache holds that version; its folder.
 
     Imports MLflow: the child's work, or that of a process which has it loaded anyway.
     """
+    stamp, taken = store_stamp(mlflow), time.time_ns()  # before reading: see _remember
+    folder = _fetch_in_process(mlflow, cache, ref)
+    _remember(cache, ref, folder.name, stamp, taken)
+    return folder
+
+
+def _fetch_in_process(mlflow: MlflowSettings, cache: Path, ref: str) -> Path:
     from model import registry  # MLflow
 
     client = registry.connect(mlflow)
@@ -212,10 +290,18 @@ def fetch_in_child(mlflow: MlflowSettings, cache: Path, ref: str) -> Path:
 
 
 def fetch(settings: Settings, ref: str) -> Path:
-    """The cached folder of the version `ref` names now, fetched if need be: in process when
-    MLflow is already loaded here, else in a child process."""
+    """The cached folder of the version `ref` names now: at once when the store has not
+    changed since it was last read (`unchanged`); else fetched, in process when MLflow is
+    already loaded here, else in a child process."""
+    cache = cache_root(settings)
+    folder = unchanged(settings.mlflow, cache, ref)
+    if folder is not None:
+        logger.debug(
+            "%s is still v%s: the store has not changed since it was read", ref, folder.name
+        )
+        return folder
     fetcher = fetch_in_process if "mlflow" in sys.modules else fetch_in_child
-    return fetcher(settings.mlflow, cache_root(settings), ref)
+    return fetcher(settings.mlflow, cache, ref)
 
 
 R = TypeVar("R", bound=FetchReply)

@@ -93,17 +93,18 @@ def test_a_failing_job_reports_why_without_server_paths_and_frees_the_slot(
 # The job's child, run in a fresh interpreter on prices it cannot use: what it reports, and
 # whether it had imported the training libraries by then.
 BAD_DATA_JOB = """
-import json, queue, sys
+import json, os, queue, sys
 from api.jobs import _train_in_child
 from core.config import Settings
 from schemas.api import TrainRequest
 
 events = queue.Queue()
 request = TrainRequest(source="csv:" + sys.argv[1], tickers=["AAA"])
+before = os.nice(0)
 _train_in_child(Settings().model_dump_json(), request.model_dump_json(), events, False)
 kind, error, *_ = events.get_nowait()
 print(json.dumps({"kind": kind, "error": error, "loaded": [m for m in ("torch", "lightning")
-                  if m in sys.modules]}))
+                  if m in sys.modules], "before": before, "niced": os.nice(0) - before}))
 """
 
 
@@ -115,6 +116,16 @@ def test_a_job_reads_its_prices_before_it_imports_torch(tmp_path) -> None:
 
     assert report["kind"] == "error" and "no date column" in report["error"], report
     assert report["loaded"] == []
+    assert report["niced"] == min(10, 19 - report["before"])  # serving comes first, by default
+
+
+def test_a_job_runs_at_the_configured_niceness(tmp_path) -> None:
+    csv = unusable_prices(tmp_path) / "AAA.csv"
+    env = {"TICKCAST_DATA__DIR": str(tmp_path), "TICKCAST_API__TRAINING_NICE": "3"}
+
+    report = run_probe(BAD_DATA_JOB, str(csv), env=env)
+
+    assert report["kind"] == "error" and report["niced"] == min(3, 19 - report["before"]), report
 
 
 def test_reading_a_job_needs_the_token(client_for, tmp_path) -> None:

@@ -4,22 +4,29 @@ read at start only. Real sqlite MLflow stores, real child processes."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from core.config import Settings
+from core.config import MlflowSettings, Settings
+from model import fetch as fetching
 from model.errors import ModelNotFoundError
 from model.fetch import (
+    SETTLED_NS,
     StartChoice,
     cache_root,
     cached,
+    fetch,
     fetch_in_child,
     fetch_in_process,
     read_record,
+    store_stamp,
+    unchanged,
     write_choice,
 )
 from model.predictor import Predictor
@@ -126,3 +133,73 @@ def test_the_cached_model_forecasts_as_the_registry_copy(store: Settings) -> Non
     assert np.array_equal(
         cached_predictor.bundle.predict_prices(windows), direct.predict_prices(windows)
     )
+
+
+def settled(settings: Settings) -> None:
+    """Wait until the store's last write is old enough for a read of it to be remembered."""
+    age = time.time_ns() - (store_stamp(settings.mlflow) or [0])[0]
+    time.sleep(max(0.0, (SETTLED_NS - age) / 1e9 + 0.05))
+
+
+def no_registry(*_: object) -> Path:
+    raise AssertionError("the registry was read")
+
+
+def test_an_unchanged_store_is_not_read_again_and_any_write_to_it_is(
+    store: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker's restart skips the seconds of a child that imports MLflow, unless the store
+    changed: a new version or a moved alias is a write, and so is this tag."""
+    settled(store)
+    first = fetch(store, "champion")  # reads the registry, and remembers what it said
+    with monkeypatch.context() as patched:
+        patched.setattr(fetching, "fetch_in_process", no_registry)
+        patched.setattr(fetching, "fetch_in_child", no_registry)
+        assert fetch(store, "champion") == first
+    from model import registry
+
+    client = registry.connect(store.mlflow)
+    client.set_registered_model_tag(store.mlflow.model_name, "touched", "yes")
+    assert unchanged(store.mlflow, cache_root(store), "champion") is None
+    monkeypatch.setattr(fetching, "fetch_in_process", no_registry)
+    monkeypatch.setattr(fetching, "fetch_in_child", no_registry)
+    with pytest.raises(AssertionError, match="registry was read"):
+        fetch(store, "champion")
+
+
+def fake_store(tmp_path: Path, age_s: float) -> MlflowSettings:
+    """A file standing in for a sqlite store, last written `age_s` ago."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    path = tmp_path / "mlflow.db"
+    path.write_bytes(b"x" * 100)
+    written = time.time_ns() - int(age_s * 1e9)
+    os.utime(path, ns=(written, written))
+    return MlflowSettings(tracking_uri=f"sqlite:///{path}")
+
+
+def remembered(mlflow: MlflowSettings, cache: Path, during: Callable[[], object] = list) -> bool:
+    """Whether a read of `mlflow` that ran `during` was remembered for the next start."""
+    (cache / "1" / "bundle").mkdir(parents=True, exist_ok=True)
+    (cache / "1" / "record.json").write_text(fetching.ModelRecord(version="1").model_dump_json())
+    stamp, taken = store_stamp(mlflow), time.time_ns()  # as fetch_in_process takes them
+    during()
+    fetching._remember(cache, "champion", "1", stamp, taken)
+    return unchanged(mlflow, cache, "champion") is not None
+
+
+def test_a_read_is_remembered_only_when_the_store_stood_still(tmp_path: Path) -> None:
+    quiet = fake_store(tmp_path / "a", age_s=60)
+    assert remembered(quiet, tmp_path / "cache-a")
+    # written while the registry was read: what was read may be the state before the write
+    busy = fake_store(tmp_path / "b", age_s=60)
+    path = Path(busy.tracking_uri.removeprefix("sqlite:///"))
+    assert not remembered(busy, tmp_path / "cache-b", during=lambda: path.write_bytes(b"y" * 101))
+    # written just before: a second write in the same tick of the clock could go unseen
+    recent = fake_store(tmp_path / "c", age_s=0.2)
+    assert not remembered(recent, tmp_path / "cache-c")
+
+
+def test_only_a_sqlite_store_is_stamped(tmp_path: Path) -> None:
+    assert store_stamp(MlflowSettings(tracking_uri="http://127.0.0.1:5000")) is None
+    assert store_stamp(MlflowSettings(tracking_uri=f"sqlite:///{tmp_path}/none.db")) is None
+    assert len(store_stamp(fake_store(tmp_path, age_s=5)) or []) == 4
