@@ -128,13 +128,15 @@ def read_record(folder: Path) -> ModelRecord:
 
 
 class Resolved(BaseModel):
-    """Which version a ref named, read while the store's file had `stamp`."""
+    """Which version (and from which run) a ref named when the registry last answered, with
+    the store file's stamp at that read when the stamp can vouch for it (see `_remember`)."""
 
     version: str
-    stamp: list[int]
+    run_id: str | None = None
+    stamp: list[int] | None = None
 
 
-SETTLED_NS = 1_000_000_000  # a store written less than this ago is not remembered
+SETTLED_NS = 1_000_000_000  # a store written less than this before a read is not vouched for
 REFS = "refs"  # the cache's folder of Resolved records, one per alias or version
 _REF_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
@@ -164,37 +166,42 @@ def _resolved_path(cache: Path, ref: str) -> Path | None:
     return cache / REFS / f"{ref}.json" if _REF_NAME.fullmatch(ref) else None
 
 
+def last_resolved(cache: Path, ref: str) -> Resolved | None:
+    """What `ref` named when the registry last answered; None if unknown or unreadable."""
+    path = _resolved_path(cache, ref)
+    try:
+        return None if path is None else Resolved.model_validate_json(path.read_text())
+    except (OSError, ValidationError):
+        return None
+
+
 def unchanged(mlflow: MlflowSettings, cache: Path, ref: str) -> Path | None:
     """The cached folder of the version `ref` named when the registry was last read, if the
     store has not been written since (a sqlite store only): the registry would name the same
     version again. Saves a start the seconds of a child that imports MLflow."""
-    path = _resolved_path(cache, ref)
-    stamp = store_stamp(mlflow)
-    if path is None or stamp is None or not path.is_file():
+    resolved = last_resolved(cache, ref)
+    if resolved is None or resolved.stamp is None or resolved.stamp != store_stamp(mlflow):
         return None
-    try:
-        resolved = Resolved.model_validate_json(path.read_text())
-    except (OSError, ValidationError):
-        return None
-    return cached(cache, resolved.version) if resolved.stamp == stamp else None
+    return cached(cache, resolved.version)
 
 
-def _remember(
-    cache: Path,
-    ref: str,
-    version: str,
-    stamp: list[int] | None,
-    taken: int,
-) -> None:
-    """Record what `ref` named under the stamp taken before the read: a write during the read
-    changes the stamp for good, so the record is never used. Unless the store was written
-    just before the stamp was `taken`: a file's time moves in ticks of a few milliseconds,
-    so a second write in the same tick could leave the stamp as it was."""
+def _remember(cache: Path, ref: str, folder: Path, stamp: list[int] | None, taken: int) -> None:
+    """Record what `ref` named, with the store's stamp taken before the read: a write during
+    the read changes the stamp for good, so the record never vouches for it. Nor for a store
+    written just before the stamp was `taken`: a file's time moves in ticks of a few
+    milliseconds, so a second write in the same tick could leave the stamp as it was.
+    Written whole; a read-only cache still works, remembering nothing."""
     path = _resolved_path(cache, ref)
-    if path is None or stamp is None or taken - max(stamp[0], stamp[2]) < SETTLED_NS:
+    if path is None:
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(path, Resolved(version=version, stamp=stamp).model_dump_json())
+    if stamp is not None and taken - max(stamp[0], stamp[2]) < SETTLED_NS:
+        stamp = None
+    resolved = Resolved(version=folder.name, run_id=read_record(folder).run_id, stamp=stamp)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(path, resolved.model_dump_json())
+    except OSError as exc:
+        logger.debug("could not remember %r: %s", ref, exc)
 
 
 def fetch_in_process(mlflow: MlflowSettings, cache: Path, ref: str) -> Path:
@@ -204,7 +211,7 @@ def fetch_in_process(mlflow: MlflowSettings, cache: Path, ref: str) -> Path:
     """
     stamp, taken = store_stamp(mlflow), time.time_ns()  # before reading: see _remember
     folder = _fetch_in_process(mlflow, cache, ref)
-    _remember(cache, ref, folder.name, stamp, taken)
+    _remember(cache, ref, folder, stamp, taken)
     return folder
 
 

@@ -21,7 +21,6 @@ from pathlib import Path
 from pydantic import BaseModel, Field, ValidationError
 
 from core.config import MlflowSettings, Settings
-from core.files import write_atomically
 from model import tracking_start
 from model.errors import ModelError, ModelNotFoundError
 from model.fetch import (
@@ -31,6 +30,7 @@ from model.fetch import (
     cache_root,
     cached,
     fetch_in_process,
+    last_resolved,
     read_record,
 )
 
@@ -62,41 +62,6 @@ class Reply(FetchReply):
     """The child's line after each step: `model.fetch`'s reply, or the logged run's id."""
 
     run_id: str = ""
-
-
-#: In each store's model cache: the version (and its run) each alias or version named when
-#: the registry last answered. Only a guess to start on, confirmed by the registry before the
-#: backtest's figures are used (`Tracking.confirms`).
-LAST_ANSWERS = "last-answers.json"
-
-
-class LastAnswer(BaseModel):
-    version: str
-    run_id: str | None = None
-
-
-class LastAnswers(BaseModel):
-    refs: dict[str, LastAnswer] = Field(default_factory=dict)
-
-
-def _last_answers(cache: Path) -> LastAnswers:
-    try:
-        return LastAnswers.model_validate_json((cache / LAST_ANSWERS).read_text())
-    except (OSError, ValidationError):  # none yet, or unreadable: no guess
-        return LastAnswers()
-
-
-def _remember(cache: Path, ref: str, folder: Path) -> None:
-    """Written whole; two writers at once lose one memo, never a file."""
-    answers = _last_answers(cache)
-    answer = LastAnswer(version=folder.name, run_id=read_record(folder).run_id)
-    if answers.refs.get(ref) == answer:
-        return
-    answers.refs[ref] = answer
-    try:
-        write_atomically(cache / LAST_ANSWERS, answers.model_dump_json(indent=2))
-    except OSError as exc:  # a read-only cache still works, without guesses
-        logger.debug("could not remember %r: %s", ref, exc)
 
 
 def model_ref(
@@ -161,9 +126,7 @@ class Tracking:
             folder = self._reply(f"fetching {self.ref!r}").folder
             if folder is None:
                 raise TrackingError(f"fetching {self.ref!r} gave no folder")
-            if self.ref is not None:
-                _remember(self.cache, self.ref, folder)
-            self._folder = folder
+            self._folder = folder  # the child remembered the answer (model.fetch)
         return self._folder
 
     def guess(self) -> tuple[Path, str | None] | None:
@@ -172,7 +135,7 @@ class Tracking:
         is none to start on. What is computed on it must wait for `confirms` to be used."""
         if self.ref is None:
             return None
-        answer = _last_answers(self.cache).refs.get(self.ref)
+        answer = last_resolved(self.cache, self.ref)
         folder = None if answer is None else cached(self.cache, answer.version)
         if answer is None or folder is None:
             return None

@@ -286,29 +286,27 @@ def test_a_version_the_registry_no_longer_names_is_replayed_again_on_its_own(
     now, never those of the remembered one."""
     import shutil
 
-    from model.fetch import cache_root, read_record, write_record
-    from model.tracking import LAST_ANSWERS, LastAnswer, LastAnswers
+    from model.fetch import REFS, Resolved, cache_root, read_record, write_record
 
     request = BacktestRequest(
         "synthetic", ["AAA"], date(2020, 3, 2), date(2020, 4, 30), engine="local"
     )
     named = run_backtest(store, request, lambda _: None)
     cache = cache_root(store)
-    answers = LastAnswers.model_validate_json((cache / LAST_ANSWERS).read_text())
-    [(alias, answer)] = answers.refs.items()
+    memo = cache / REFS / f"{store.mlflow.synthetic_alias}.json"  # synthetic prices' alias
+    answer = Resolved.model_validate_json(memo.read_text())
     # A version 99 in the cache, from another run, that the memo says the alias named.
     other = cache / "99"
     shutil.copytree(cache / answer.version, other)
     write_record(other, read_record(other).model_copy(update={"version": "99", "run_id": "x"}))
-    answers.refs[alias] = LastAnswer(version="99", run_id="x")
-    (cache / LAST_ANSWERS).write_text(answers.model_dump_json())
+    memo.write_text(Resolved(version="99", run_id="x").model_dump_json())
     folders = _spy_on_replays(monkeypatch)
     report = run_backtest(store, request, lambda _: None)
     assert folders == [other, None]  # guessed 99, then the registry's own
     assert report["model"] == named["model"] and report["metrics"] == named["metrics"]
     # The registry's answer is remembered again.
-    again = LastAnswers.model_validate_json((cache / LAST_ANSWERS).read_text())
-    assert again.refs[alias] == answer
+    again = Resolved.model_validate_json(memo.read_text())
+    assert (again.version, again.run_id) == (answer.version, answer.run_id)
     shutil.rmtree(other)
 
 

@@ -183,7 +183,7 @@ def remembered(mlflow: MlflowSettings, cache: Path, during: Callable[[], object]
     (cache / "1" / "record.json").write_text(fetching.ModelRecord(version="1").model_dump_json())
     stamp, taken = store_stamp(mlflow), time.time_ns()  # as fetch_in_process takes them
     during()
-    fetching._remember(cache, "champion", "1", stamp, taken)
+    fetching._remember(cache, "champion", cache / "1", stamp, taken)
     return unchanged(mlflow, cache, "champion") is not None
 
 
