@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from core.config import MlflowSettings, Settings
 from model.errors import ModelNotFoundError
+from model.fetch import cache_root, read_record, unchanged
 from model.registry import alias_version, connect, read_trained_on, trained_on_of
 from producers.sources import PriceData
 from schemas.messages import TrainedOn
@@ -65,6 +66,27 @@ def newest_fit(client: MlflowClient, name: str, data: PriceData) -> tuple[str, T
     return None
 
 
+def _fitting(alias: str, version: str, held: TrainedOn) -> ServingChoice:
+    return ServingChoice(
+        alias, version, held, False, f"serving {alias} v{version}, trained on {held.describe()}"
+    )
+
+
+def cached_choice(settings: Settings, data: PriceData) -> ServingChoice | None:
+    """`choose_model`'s answer when the alias's model fits these prices and the local model
+    cache can vouch that the alias still names it (the store is unchanged since it did,
+    `model.fetch.unchanged`): read from the cache, with no MLflow to import. None: ask the
+    registry."""
+    alias = alias_for(settings.mlflow, data)
+    folder = unchanged(settings.mlflow, cache_root(settings), alias)
+    if folder is None:
+        return None
+    record = read_record(folder)
+    if record.trained_on is None or mismatch(record.trained_on, data) is not None:
+        return None
+    return _fitting(alias, record.version, record.trained_on)
+
+
 def choose_model(
     settings: Settings,
     data: PriceData,
@@ -88,8 +110,7 @@ def choose_model(
         held = trained_on_of(client, mlflow.model_name, version)
         why = mismatch(held, data)
         if why is None and held is not None:
-            line = f"serving {alias} v{version}, trained on {held.describe()}"
-            return ServingChoice(alias, version, held, False, line)
+            return _fitting(alias, version, held)
         reason = f"{alias} v{version} does not fit: {why}"
     else:
         reason = f"no {alias} model yet"

@@ -33,7 +33,7 @@ from core.config import Settings
 from core.errors import UnavailableError
 from core.logs import setup_logging
 from core.processes import die_with_parent, interrupt_on_signals, stop
-from model.serving import alias_for, choose_model
+from model.serving import alias_for, cached_choice, choose_model
 from producers.errors import SourceUnavailable
 from producers.sources import PriceData, load_prices, parse_source
 from streams.broker import EmbeddedBroker
@@ -198,7 +198,25 @@ def serve(settings: Settings, data: PriceData, options: UpOptions, screen: Scree
 
     MLflow loads here and Lightning only before a training: each quieted as it loads (they
     set their loggers up on import), so a run with a model never pays Lightning's seconds.
+    Neither loads when the model cache vouches for a model that fits (`cached_choice`).
     """
+    choice = cached_choice(settings, data)
+    if choice is None:
+        choice = _chosen_by_registry(settings, data, options, screen)
+    if choice.warning:
+        screen.warn(f"model      {choice.line}")
+    else:
+        screen.plain(f"model      {choice.line}")
+    if choice.trained:
+        seen = choice.trained_on.describe() if choice.trained_on else "not recorded"
+        screen.plain(f"           trained on {seen}")
+    return choice
+
+
+def _chosen_by_registry(
+    settings: Settings, data: PriceData, options: UpOptions, screen: Screen
+) -> ServingChoice:
+    """`choose_model` on the registry, then the chosen version into the model cache."""
     setup_logging(options.verbose, registry=True)
     bar = TrainingBar(screen, settings.model.max_epochs)
     try:
@@ -216,13 +234,8 @@ def serve(settings: Settings, data: PriceData, options: UpOptions, screen: Scree
     from model.fetch import fetch  # MLflow is loaded here: in process
 
     fetch(settings, choice.version)  # into the cache, where the worker and API start on it
-    if choice.warning:
-        screen.warn(f"model      {choice.line}")
-    else:
-        screen.plain(f"model      {choice.line}")
-    if choice.trained:
-        seen = choice.trained_on.describe() if choice.trained_on else "not recorded"
-        screen.plain(f"           trained on {seen}")
+    if choice.ref != choice.version:
+        fetch(settings, choice.ref)  # and what the alias names, for the next `cached_choice`
     return choice
 
 

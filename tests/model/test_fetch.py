@@ -203,3 +203,35 @@ def test_only_a_sqlite_store_is_stamped(tmp_path: Path) -> None:
     assert store_stamp(MlflowSettings(tracking_uri="http://127.0.0.1:5000")) is None
     assert store_stamp(MlflowSettings(tracking_uri=f"sqlite:///{tmp_path}/none.db")) is None
     assert len(store_stamp(fake_store(tmp_path, age_s=5)) or []) == 4
+
+
+# `up`'s choice in a fresh interpreter, as `up` makes it before anything else is loaded.
+CHOICE_PROBE = """
+import json, sys
+from core.config import Settings
+from model.serving import cached_choice
+from tests.utils.factories import ar1_frame, price_data
+settings = Settings(data={"dir": sys.argv[1]}, mlflow={"tracking_uri": sys.argv[2]})
+choice = cached_choice(settings, price_data({"CALM": ar1_frame(n=100)}))
+print(json.dumps({"choice": choice and [choice.ref, choice.version, choice.line],
+                  "loaded": [m for m in ("mlflow", "torch") if m in sys.modules]}))
+"""
+
+
+def test_up_chooses_a_fitting_model_from_the_cache_without_mlflow(
+    store: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from model import serving
+
+    settled(store)
+    fetch(store, "champion")  # what a worker, the API or an earlier `up` left in the cache
+    seen = run_probe(CHOICE_PROBE, str(store.data.dir), store.mlflow.tracking_uri)
+    assert seen["loaded"] == []
+    ref, version, line = seen["choice"]
+    assert (ref, version) == ("champion", "1")
+    assert line.startswith("serving champion v1, trained on")
+    # Prices the model never saw: the registry decides (it may know a version that fits).
+    monkeypatch.setattr(serving, "connect", no_registry)
+    frame = ar1_frame(n=100)
+    assert serving.cached_choice(store, price_data({"CALM": frame, "OTHER": frame})) is None
+    assert serving.cached_choice(store, price_data({"CALM": frame})) is not None
