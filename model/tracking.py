@@ -32,6 +32,7 @@ from model.fetch import (
     fetch_in_process,
     last_resolved,
     read_record,
+    unchanged,
 )
 
 logger = logging.getLogger(__name__)
@@ -85,6 +86,7 @@ class Tracking:
         self.cache = cache_root(settings)
         self.ref: str | None = None
         self._folder: Path | None = None
+        self._answered = False  # the child's answer to the opening has been read
         self.child = tracking_start.adopt()  # started first thing by the CLI, if it could
         self._open(ref)
 
@@ -121,13 +123,21 @@ class Tracking:
         return reply
 
     def model_folder(self) -> Path:
-        """The cached folder of the version `ref` names in the registry now (asked once)."""
+        """The cached folder of the version `ref` names in the registry now (asked once): at
+        once when the model cache vouches for it (the store unchanged since it was read,
+        `model.fetch.unchanged`), else the child's answer."""
         if self._folder is None:
-            folder = self._reply(f"fetching {self.ref!r}").folder
-            if folder is None:
-                raise TrackingError(f"fetching {self.ref!r} gave no folder")
-            self._folder = folder  # the child remembered the answer (model.fetch)
+            vouched = unchanged(self.settings.mlflow, self.cache, self.ref) if self.ref else None
+            self._folder = vouched or self._fetched()
         return self._folder
+
+    def _fetched(self) -> Path:
+        """The child's answer to the opening (once); the child remembers it (model.fetch)."""
+        self._answered = True
+        folder = self._reply(f"fetching {self.ref!r}").folder
+        if folder is None:
+            raise TrackingError(f"fetching {self.ref!r} gave no folder")
+        return folder
 
     def guess(self) -> tuple[Path, str | None] | None:
         """The cached folder (and its run) that `ref` named when the registry last answered,
@@ -157,6 +167,8 @@ class Tracking:
     def log(self, record: RunRecord) -> str:
         """Log the run (its files must exist until this returns); its run id."""
         self._send(record)
+        if self.ref is not None and not self._answered:
+            self._fetched()  # its answer comes first, even if the cache vouched for it
         return self._reply("logging the backtest").run_id
 
     def close(self) -> None:

@@ -235,3 +235,58 @@ def test_up_chooses_a_fitting_model_from_the_cache_without_mlflow(
     frame = ar1_frame(n=100)
     assert serving.cached_choice(store, price_data({"CALM": frame, "OTHER": frame})) is None
     assert serving.cached_choice(store, price_data({"CALM": frame})) is not None
+
+
+# A stand-in for the MLflow child of `backtest` and `evaluate`: slow to answer its opening,
+# then one line for it and one for the run it logs.
+SLOW_CHILD = """
+import json, sys, time
+sys.stdin.readline()
+time.sleep(30)
+print(json.dumps({"folder": sys.argv[1]}), flush=True)
+sys.stdin.readline()
+print('{"run_id": "the-run"}', flush=True)
+"""
+
+
+def test_a_command_does_not_wait_for_the_registry_when_the_cache_vouches(
+    store: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`evaluate` starts on the model at once; `backtest` still logs its run, reading the
+    child's answer to the opening first."""
+    import subprocess
+    import sys
+
+    from model import tracking_start
+    from model.tracking import RunRecord, Tracking
+
+    settled(store)
+    folder = fetch(store, "champion")
+
+    def slow() -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "-c", SLOW_CHILD, str(folder)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    monkeypatch.setattr(tracking_start, "adopt", slow)
+    with Tracking(store, "champion") as tracking:
+        began = time.monotonic()
+        assert tracking.model_folder() == folder
+        assert time.monotonic() - began < 5  # the child answers after 30 s
+    fast = SLOW_CHILD.replace("time.sleep(30)", "")
+    monkeypatch.setattr(
+        tracking_start,
+        "adopt",
+        lambda: subprocess.Popen(
+            [sys.executable, "-c", fast, str(folder)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        ),
+    )
+    with Tracking(store, "champion") as tracking:
+        assert tracking.model_folder() == folder
+        assert tracking.log(RunRecord(experiment="x", run_name="y")) == "the-run"
