@@ -9,7 +9,10 @@ CLI's train and `up`) fetches in process instead; `backtest` and `evaluate` fetc
 MLflow child (`model.tracking`).
 
 The cache is one folder per tracking store under the data dir, one per version inside, each
-written whole before it is renamed into place, so a reader never sees half a model.
+written whole before it is renamed into place, so a reader never sees half a model. Beside
+them, `refs/` records which version each alias or version named at the last read, with the
+sqlite store file's stamp: while the file is unchanged, that answer stands without the child
+(`unchanged`), and `up`, `evaluate` and `backtest` start on it too.
 """
 
 from __future__ import annotations
