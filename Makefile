@@ -42,9 +42,10 @@ browser:
 	  else echo "chromium not installed (needs root and apt-get): the dashboard browser test will skip"; fi; }
 
 # Three workers (pytest-xdist): most tests wait on a broker, a subprocess or a training, so
-# two left the cores idle a third of the time; TEST_WORKERS=0 runs it in one process. The
-# API tests run their training jobs un-niced: a niced one, beside three busy test processes,
-# got too little CPU to finish in 120 s.
+# two left the cores idle about a third of the time (on a CPU shared with other machines,
+# where the suite is bound by CPU, a third bought nothing). TEST_WORKERS=0 runs it in one
+# process. The API tests run their training jobs un-niced: a niced one, beside three busy
+# test processes, got too little CPU to finish in 120 s.
 TEST_WORKERS ?= 3
 
 test: install-dev browser

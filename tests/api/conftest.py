@@ -79,8 +79,8 @@ def settings_for(champion_root: Path, tmp_path: Path) -> Callable[..., Settings]
         settings = make_settings(root, max_epochs=2, hidden_size=8)
         assert settings.kafka.bootstrap_servers == ""
         mlflow = settings.mlflow.model_copy(update={"serve": serve})
-        # Jobs run at the API's own priority: beside two other test processes on a busy
-        # CI machine, a niced one got too little CPU to finish in JOB_TIMEOUT_S.
+        # Jobs run at the API's own priority: beside the other test workers on a busy CI
+        # machine, a niced one got too little CPU to finish in JOB_TIMEOUT_S.
         api = {"training_nice": 0, **api}
         return settings.model_copy(
             update={"api": ApiSettings(token=token, **api), "mlflow": mlflow}

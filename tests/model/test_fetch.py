@@ -218,9 +218,7 @@ print(json.dumps({"choice": choice and [choice.ref, choice.version, choice.line]
 """
 
 
-def test_up_chooses_a_fitting_model_from_the_cache_without_mlflow(
-    store: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_up_chooses_a_fitting_model_from_the_cache_without_mlflow(store: Settings) -> None:
     from model import serving
 
     settled(store)
@@ -231,7 +229,6 @@ def test_up_chooses_a_fitting_model_from_the_cache_without_mlflow(
     assert (ref, version) == ("champion", "1")
     assert line.startswith("serving champion v1, trained on")
     # Prices the model never saw: the registry decides (it may know a version that fits).
-    monkeypatch.setattr(serving, "connect", no_registry)
     frame = ar1_frame(n=100)
     assert serving.cached_choice(store, price_data({"CALM": frame, "OTHER": frame})) is None
     assert serving.cached_choice(store, price_data({"CALM": frame})) is not None
@@ -263,30 +260,25 @@ def test_a_command_does_not_wait_for_the_registry_when_the_cache_vouches(
     settled(store)
     folder = fetch(store, "champion")
 
-    def slow() -> subprocess.Popen:
-        return subprocess.Popen(
-            [sys.executable, "-c", SLOW_CHILD, str(folder)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
+    def stand_in(code: str) -> None:
+        """The child every Tracking below adopts: `code`, answering with `folder`."""
+        monkeypatch.setattr(
+            tracking_start,
+            "adopt",
+            lambda: subprocess.Popen(
+                [sys.executable, "-c", code, str(folder)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            ),
         )
 
-    monkeypatch.setattr(tracking_start, "adopt", slow)
+    stand_in(SLOW_CHILD)
     with Tracking(store, "champion") as tracking:
         began = time.monotonic()
         assert tracking.model_folder() == folder
         assert time.monotonic() - began < 5  # the child answers after 30 s
-    fast = SLOW_CHILD.replace("time.sleep(30)", "")
-    monkeypatch.setattr(
-        tracking_start,
-        "adopt",
-        lambda: subprocess.Popen(
-            [sys.executable, "-c", fast, str(folder)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        ),
-    )
+    stand_in(SLOW_CHILD.replace("time.sleep(30)", ""))
     with Tracking(store, "champion") as tracking:
         assert tracking.model_folder() == folder
         assert tracking.log(RunRecord(experiment="x", run_name="y")) == "the-run"
