@@ -25,6 +25,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -216,6 +217,38 @@ def fetch_in_process(mlflow: MlflowSettings, cache: Path, ref: str) -> Path:
     folder = _fetch_in_process(mlflow, cache, ref)
     _remember(cache, ref, folder, stamp, taken)
     return folder
+
+
+def read_again_once_settled(settings: Settings, ref: str) -> threading.Timer | None:
+    """When `ref`'s record does not vouch because the store was written just before it was
+    read (`up` trained a model and moved the alias a moment ago), read `ref` again once the
+    store has stood still for `SETTLED_NS`, so that the next start skips the registry.
+
+    For a process that has MLflow loaded anyway (`up`): a daemon timer, which a process
+    ending first simply drops. None when there is nothing to wait for: a record that already
+    vouches, or a store that is not stamped.
+    """
+    mlflow, cache = settings.mlflow, cache_root(settings)
+    stamp = store_stamp(mlflow)
+    if stamp is None or unchanged(mlflow, cache, ref) is not None:
+        return None
+    settles_in = (max(stamp[0], stamp[2]) + SETTLED_NS - time.time_ns()) / 1e9
+    timer = threading.Timer(
+        max(settles_in, 0.0) + SETTLE_MARGIN_S, _read_again, (mlflow, cache, ref)
+    )
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
+SETTLE_MARGIN_S = 0.1  # past SETTLED_NS, so that the read's own check sees a settled store
+
+
+def _read_again(mlflow: MlflowSettings, cache: Path, ref: str) -> None:
+    try:
+        fetch_in_process(mlflow, cache, ref)
+    except Exception as exc:  # only a saving for the next start: never this process's failure
+        logger.debug("reading %r again for the next start failed: %s", ref, exc)
 
 
 def _fetch_in_process(mlflow: MlflowSettings, cache: Path, ref: str) -> Path:

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from core.config import Settings
-from tickcast.launcher import Children, Served, UpOptions, start_services
+from tickcast.launcher import Children, Served, UpOptions, start_bus, start_services
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]
 DEAF_SLEEPER = [
@@ -59,3 +59,39 @@ def test_the_worker_and_the_api_wait_for_ups_choice_and_pick_their_own_session(
     assert {env["TICKCAST_MLFLOW__START_CHOICE"] for env in started} == {
         str(tmp_path / "choice.json")
     }
+
+
+def test_the_embedded_brokers_worker_keeps_its_table_in_memory(tmp_path: Path) -> None:
+    """The embedded broker keeps nothing past its process, so a table on disk would outlive
+    its changelog: the next `up`'s worker would drop it with a warning. A configured broker
+    keeps the table store the settings name."""
+    started: list[dict[str, str]] = []
+
+    class Recording(Children):
+        def start(self, name: str, args: list[str], env: dict[str, str]):  # type: ignore[override]
+            started.append(env)
+
+    children = Children(lambda *_: None)
+    configured = Settings(data={"dir": tmp_path}, kafka={"bootstrap_servers": ""})
+    assert configured.kafka.table_store == "rocksdb"
+    try:
+        embedded = start_bus(configured, children)
+        assert embedded.kafka.bootstrap_servers
+        assert [name for name, _ in children.processes] == ["broker"]
+    finally:
+        children.stop(timeout_s=5)
+    served = Served("champion", tmp_path / "choice.json", "token")
+    options = UpOptions(source="synthetic", tickers=["AAA"])
+    start_services(Recording(lambda *_: None), embedded, options, served)
+    start_services(
+        Recording(lambda *_: None),
+        configured.with_kafka(bootstrap_servers="127.0.0.1:1"),
+        options,
+        served,
+    )
+    assert [env["TICKCAST_KAFKA__TABLE_STORE"] for env in started] == [
+        "memory",
+        "memory",
+        "rocksdb",
+        "rocksdb",
+    ]

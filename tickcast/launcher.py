@@ -231,11 +231,13 @@ def _chosen_by_registry(
         )
     finally:
         bar.close()
-    from model.fetch import fetch  # MLflow is loaded here: in process
+    from model.fetch import fetch, read_again_once_settled  # MLflow is loaded: in process
 
     fetch(settings, choice.version)  # into the cache, where the worker and API start on it
     if choice.ref != choice.version:
         fetch(settings, choice.ref)  # and what the alias names, for the next `cached_choice`
+    # A model trained just now: the store is too fresh for that record to vouch yet.
+    read_again_once_settled(settings, choice.ref)
     return choice
 
 
@@ -253,7 +255,12 @@ def tickcast_command() -> str:
 
 
 def start_bus(settings: Settings, children: Children) -> Settings:
-    """The embedded broker unless one is configured (then checked to answer); the topics."""
+    """The embedded broker unless one is configured (then checked to answer); the topics.
+
+    The embedded broker keeps nothing past its process, so its worker keeps the table in
+    memory: a table on disk would outlive the changelog behind it, and each later `up` would
+    start by dropping it, with a warning.
+    """
     bootstrap = settings.kafka.bootstrap_servers
     if not bootstrap:
         settings.data.dir.mkdir(parents=True, exist_ok=True)
@@ -263,6 +270,7 @@ def start_bus(settings: Settings, children: Children) -> Settings:
         assert broker.process is not None
         children.adopt("broker", broker.process)
         bootstrap = broker.bootstrap
+        settings = settings.with_kafka(table_store="memory")
     else:
         asyncio.run(bus.check_reachable(settings.kafka))  # one line, not a traceback
     settings = settings.with_kafka(bootstrap_servers=bootstrap)
@@ -312,6 +320,7 @@ def start_services(
         "KAFKA_BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
         "TICKCAST_MLFLOW__SERVE": served.ref,
         "TICKCAST_MLFLOW__START_CHOICE": str(served.choice),
+        "TICKCAST_KAFKA__TABLE_STORE": settings.kafka.table_store,
         "PYTHONUNBUFFERED": "1",  # their lines reach the screen as they are written
     }
     verbose = ["--verbose"] if options.verbose else []

@@ -24,6 +24,7 @@ from model.fetch import (
     fetch,
     fetch_in_child,
     fetch_in_process,
+    read_again_once_settled,
     read_record,
     store_stamp,
     unchanged,
@@ -165,6 +166,25 @@ def test_an_unchanged_store_is_not_read_again_and_any_write_to_it_is(
     monkeypatch.setattr(fetching, "fetch_in_child", no_registry)
     with pytest.raises(AssertionError, match="registry was read"):
         fetch(store, "champion")
+
+
+def test_a_record_too_fresh_to_vouch_is_read_again_once_the_store_settles(
+    store: Settings,
+) -> None:
+    """`up` that has just trained reads the alias right after moving it: that record cannot
+    vouch. Read again once the store stood still, it does, so the next `up` skips MLflow."""
+    from model import registry
+
+    cache = cache_root(store)
+    client = registry.connect(store.mlflow)
+    client.set_registered_model_tag(store.mlflow.model_name, "trained", "just now")
+    fetch_in_process(store.mlflow, cache, "champion")
+    assert unchanged(store.mlflow, cache, "champion") is None
+    timer = read_again_once_settled(store, "champion")
+    assert timer is not None and timer.daemon
+    timer.join(timeout=30)
+    assert unchanged(store.mlflow, cache, "champion") == cached(cache, "1")
+    assert read_again_once_settled(store, "champion") is None  # vouched: nothing to wait for
 
 
 def fake_store(tmp_path: Path, age_s: float) -> MlflowSettings:
