@@ -128,8 +128,18 @@ def tickcast(settings: Settings, *command: str, **env: str) -> Iterator[subproce
     """`python -m tickcast COMMAND` on the store of `settings`, stopped on the way out.
 
     A separate process, as in production, so its own memory can be measured."""
+    with python(settings, ["-m", "tickcast", *command], f"tickcast {command[0]}", **env) as child:
+        yield child
+
+
+@contextlib.contextmanager
+def python(
+    settings: Settings, arguments: list[str], name: str, **env: str
+) -> Iterator[subprocess.Popen]:
+    """`python ARGUMENTS` with the environment of a tickcast command, stopped on the way out
+    (`name` says which, should it not stop)."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "tickcast", *command],
+        [sys.executable, *arguments],
         env=command_env(settings, TICKCAST_KAFKA__METRICS_PORT="0", **env),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
@@ -139,7 +149,7 @@ def tickcast(settings: Settings, *command: str, **env: str) -> Iterator[subproce
     try:
         yield process
     finally:
-        stop(process, 30, f"tickcast {command[0]}")
+        stop(process, 30, name)
 
 
 def cpu_s(pid: int) -> float:

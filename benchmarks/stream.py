@@ -10,6 +10,9 @@ Run: `make bench-stream` (or `.venv/bin/python benchmarks/stream.py [--data DIR]
   `--baseline ''` skips it.
 - Latency: closes published at 20/s; publish-to-forecast-on-topic p50 and p99.
 - Worker CPU per forecast during the replay, and its RSS after it.
+- The Faust floor (`benchmarks/faust_floor.py`): the same replay through this worker with its
+  pipeline taken out, each close sent on as it came. No worker that keeps Faust's machinery
+  can replay faster, so it bounds what any pipeline can gain over the reference commit.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from common import (  # benchmarks/ is on sys.path when run as a script
     Report,
     arguments,
     cpu_s,
+    python,
     rss_mb,
     temporary_settings,
     throughput,
@@ -88,18 +92,22 @@ async def latency_run(kafka: KafkaSettings, ticks: list[PriceTick]) -> list[floa
     return latencies
 
 
-def replay(settings: Settings, data: Path, worker: int) -> tuple[float, int, int, float]:
+def replay(
+    settings: Settings, data: Path, worker: int, every_close: bool = False
+) -> tuple[float, int, int, float]:
     """Five tickers 2018-2024 through the running worker (process `worker`): forecasts per
     second (warm-up excluded), forecasts, closes, and the worker's CPU microseconds per
-    forecast. A warm-up ticker first, so the group has formed."""
+    forecast. A warm-up ticker first, so the group has formed. `every_close`: the worker
+    sends a message for every close (the Faust floor), not only once a window is full."""
     kafka = settings.kafka
+    before = 0 if every_close else 59  # closes of a ticker before its first forecast
     warm = load_prices("synthetic", ["WARMUP"], settings.data, date(2017, 1, 2), date(2017, 6, 30))
     asyncio.run(publish(ticks_in_order(warm.frames, "synthetic"), kafka))
-    warmed = len(warm.frames["WARMUP"]) - 59
+    warmed = len(warm.frames["WARMUP"]) - before
     asyncio.run(wait_for_forecasts(kafka, warmed, 120))
     five = load_prices(f"csv:{data}", FIVE, settings.data, START, END)
     ticks = ticks_in_order(five.frames, five.source)
-    expected = warmed + sum(len(f) - 59 for f in five.frames.values())
+    expected = warmed + sum(len(f) - before for f in five.frames.values())
     started, cpu_before = time.perf_counter(), cpu_s(worker)
     asyncio.run(publish(ticks, kafka))
     seen, last = asyncio.run(wait_for_forecasts(kafka, expected, 300))
@@ -119,6 +127,20 @@ def baseline_replay(commit: str, data: Path) -> tuple[float | None, str]:
     if run.returncode != 0 or not found:
         return None, f"its benchmark failed (exit {run.returncode}): {last_line(run)}"
     return float(found.group(1).replace(",", "")), f"commit {commit}, its own benchmark"
+
+
+def floor_replay(stored: Settings, data: Path) -> tuple[float, float]:
+    """The same replay through `faust_floor.py` (the worker without its pipeline), on a
+    broker of its own: messages per second and the floor worker's CPU µs per message."""
+    with EmbeddedBroker() as broker:
+        settings = stored.with_kafka(bootstrap_servers=broker.bootstrap, metrics_port=0)
+        asyncio.run(bus.ensure_topics(settings.kafka))
+        floor = [str(Path(__file__).with_name("faust_floor.py"))]
+        with python(
+            settings, floor, "the Faust floor", KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap
+        ) as worker:
+            rate, _seen, _closes, cpu_us = replay(settings, data, worker.pid, every_close=True)
+    return rate, cpu_us
 
 
 def main() -> None:
@@ -161,6 +183,16 @@ def main() -> None:
             )
             report.add("worker CPU per forecast during the replay", f"{cpu_us:,.0f} µs", "-")
             report.add("worker RSS after the replay", f"{rss:,.0f} MB", "-")
+            share = seen / closes  # forecasts per close: a full window is needed first
+            floor_rate, floor_cpu_us = floor_replay(stored, args.data)
+            bound = f"{floor_rate * share:,.0f} forecasts/s at this share of forecasts"
+            if old_rate is not None:
+                bound += f": at most {floor_rate * share / old_rate:.1f}x {args.baseline}"
+            report.add(
+                "the Faust floor: this worker without its pipeline, each close sent on",
+                f"{floor_rate:,.0f} closes/s, {floor_cpu_us:,.0f} µs of CPU per close",
+                bound,
+            )
 
             fresh = load_prices(
                 "synthetic", ["LAT1", "LAT2"], settings.data, date(2015, 1, 2), date(2017, 12, 29)
