@@ -50,6 +50,9 @@ def main() -> None:
     from core.logs import setup_logging
     from streams.worker import run_worker
 
+    for name in ("process_batch", "outgoing"):  # what the agent calls, by these names
+        if not hasattr(worker_app, name):
+            raise SystemExit(f"streams.app has no {name} any more: the floor would be the worker")
     worker_app.process_batch = forward_batch  # type: ignore[assignment]
     worker_app.outgoing = forwarded  # type: ignore[assignment]
     setup_logging(False)
