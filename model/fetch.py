@@ -141,6 +141,7 @@ class Resolved(BaseModel):
 
 
 SETTLED_NS = 1_000_000_000  # a store written less than this before a read is not vouched for
+SETTLE_MARGIN_S = 0.1  # a read again waits this past SETTLED_NS, so that it sees a settled store
 REFS = "refs"  # the cache's folder of Resolved records, one per alias or version
 _REF_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
@@ -239,9 +240,6 @@ def read_again_once_settled(settings: Settings, ref: str) -> threading.Timer | N
     timer.daemon = True
     timer.start()
     return timer
-
-
-SETTLE_MARGIN_S = 0.1  # past SETTLED_NS, so that the read's own check sees a settled store
 
 
 def _read_again(mlflow: MlflowSettings, cache: Path, ref: str) -> None:
