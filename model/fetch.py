@@ -167,6 +167,11 @@ def store_stamp(mlflow: MlflowSettings) -> list[int] | None:
     return stamp
 
 
+def _written_ns(stamp: list[int]) -> int:
+    """When the store (its file or its write-ahead log) was last written."""
+    return max(stamp[0], stamp[2])
+
+
 def _resolved_path(cache: Path, ref: str) -> Path | None:
     return cache / REFS / f"{ref}.json" if _REF_NAME.fullmatch(ref) else None
 
@@ -199,7 +204,7 @@ def _remember(cache: Path, ref: str, folder: Path, stamp: list[int] | None, take
     path = _resolved_path(cache, ref)
     if path is None:
         return
-    if stamp is not None and taken - max(stamp[0], stamp[2]) < SETTLED_NS:
+    if stamp is not None and taken - _written_ns(stamp) < SETTLED_NS:
         stamp = None
     resolved = Resolved(version=folder.name, run_id=read_record(folder).run_id, stamp=stamp)
     try:
@@ -220,23 +225,21 @@ def fetch_in_process(mlflow: MlflowSettings, cache: Path, ref: str) -> Path:
     return folder
 
 
-def read_again_once_settled(settings: Settings, ref: str) -> threading.Timer | None:
-    """When `ref`'s record does not vouch because the store was written just before it was
-    read (`up` trained a model and moved the alias a moment ago), read `ref` again once the
-    store has stood still for `SETTLED_NS`, so that the next start skips the registry.
+def remember_when_settled(settings: Settings, ref: str) -> threading.Timer | None:
+    """Record what `ref` names, so that the next start skips the registry (`unchanged`): read
+    now, or, when the store was written too recently for the record to vouch (`up` has just
+    trained a model and moved the alias), once it has stood still for `SETTLED_NS`.
 
-    For a process that has MLflow loaded anyway (`up`): a daemon timer, which a process
-    ending first simply drops. None when there is nothing to wait for: a record that already
-    vouches, or a store that is not stamped.
+    For a process that has MLflow loaded anyway (`up`). The later read runs on a daemon
+    timer, which a process ending first simply drops; returns it, or None when read now.
     """
     mlflow, cache = settings.mlflow, cache_root(settings)
     stamp = store_stamp(mlflow)
-    if stamp is None or unchanged(mlflow, cache, ref) is not None:
+    wait_ns = 0 if stamp is None else _written_ns(stamp) + SETTLED_NS - time.time_ns()
+    if wait_ns <= 0:
+        fetch_in_process(mlflow, cache, ref)
         return None
-    settles_in = (max(stamp[0], stamp[2]) + SETTLED_NS - time.time_ns()) / 1e9
-    timer = threading.Timer(
-        max(settles_in, 0.0) + SETTLE_MARGIN_S, _read_again, (mlflow, cache, ref)
-    )
+    timer = threading.Timer(wait_ns / 1e9 + SETTLE_MARGIN_S, _read_again, (mlflow, cache, ref))
     timer.daemon = True
     timer.start()
     return timer

@@ -231,13 +231,11 @@ def _chosen_by_registry(
         )
     finally:
         bar.close()
-    from model.fetch import fetch, read_again_once_settled  # MLflow is loaded: in process
+    from model.fetch import fetch, remember_when_settled  # MLflow is loaded: in process
 
     fetch(settings, choice.version)  # into the cache, where the worker and API start on it
     if choice.ref != choice.version:
-        fetch(settings, choice.ref)  # and what the alias names, for the next `cached_choice`
-    # A model trained just now: the store is too fresh for that record to vouch yet.
-    read_again_once_settled(settings, choice.ref)
+        remember_when_settled(settings, choice.ref)  # what the alias names: `cached_choice`
     return choice
 
 

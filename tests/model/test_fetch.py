@@ -24,8 +24,8 @@ from model.fetch import (
     fetch,
     fetch_in_child,
     fetch_in_process,
-    read_again_once_settled,
     read_record,
+    remember_when_settled,
     store_stamp,
     unchanged,
     write_choice,
@@ -168,23 +168,25 @@ def test_an_unchanged_store_is_not_read_again_and_any_write_to_it_is(
         fetch(store, "champion")
 
 
-def test_a_record_too_fresh_to_vouch_is_read_again_once_the_store_settles(
+def test_what_an_alias_names_is_remembered_now_or_once_the_store_settles(
     store: Settings,
 ) -> None:
-    """`up` that has just trained reads the alias right after moving it: that record cannot
-    vouch. Read again once the store stood still, it does, so the next `up` skips MLflow."""
+    """`up` that has just trained reads the alias right after moving it: a record read then
+    cannot vouch, so it is read once the store stood still, and the next `up` skips MLflow.
+    On a settled store it is read at once."""
     from model import registry
 
     cache = cache_root(store)
     client = registry.connect(store.mlflow)
     client.set_registered_model_tag(store.mlflow.model_name, "trained", "just now")
-    fetch_in_process(store.mlflow, cache, "champion")
-    assert unchanged(store.mlflow, cache, "champion") is None
-    timer = read_again_once_settled(store, "champion")
+    assert unchanged(store.mlflow, cache, "champion") is None  # the store was just written
+    timer = remember_when_settled(store, "champion")
     assert timer is not None and timer.daemon
     timer.join(timeout=30)
     assert unchanged(store.mlflow, cache, "champion") == cached(cache, "1")
-    assert read_again_once_settled(store, "champion") is None  # vouched: nothing to wait for
+    (cache / "refs" / "champion.json").unlink()
+    assert remember_when_settled(store, "champion") is None  # settled: read at once
+    assert unchanged(store.mlflow, cache, "champion") == cached(cache, "1")
 
 
 def fake_store(tmp_path: Path, age_s: float) -> MlflowSettings:
